@@ -1,0 +1,454 @@
+//! Settings: `config/default.toml` (compiled in) < `--config FILE` < `HERALD_*`
+//! environment variables, deserialized once and validated once.
+//!
+//! Every problem names its key and the expected form, and all of them are
+//! reported together, so an operator fixes a configuration in one pass.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::article::Language;
+use crate::error::ConfigError;
+
+/// The built-in configuration, every key commented.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[content]`
+    pub content: ContentSettings,
+    /// `[feeds]`
+    pub feeds: FeedSettings,
+    /// `[channel]`: the metadata every renderer receives.
+    pub channel: Channel,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// How often `serve` looks for publishes made by other processes.
+    pub poll_interval: Duration,
+}
+
+/// `[database]`
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// The database URL, with the SQLite default resolved.
+    pub url: String,
+    /// herald's data directory.
+    pub data_dir: PathBuf,
+}
+
+/// `[content]`
+#[derive(Debug, Clone)]
+pub struct ContentSettings {
+    /// Directory of `*.md` article files.
+    pub dir: PathBuf,
+    /// Publish the directory when `serve` starts.
+    pub publish_on_start: bool,
+}
+
+/// `[feeds]`
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// Items per feed.
+    pub items: usize,
+    /// `Cache-Control: max-age` in seconds.
+    pub max_age: u32,
+}
+
+/// Publication metadata shared by all renderers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Public base URL, always ending in `/`.
+    pub base_url: Url,
+    /// Title.
+    pub title: String,
+    /// Description / subtitle.
+    pub description: String,
+    /// Language.
+    pub language: Language,
+    /// Byline used where an article has none.
+    pub author: String,
+    /// Rights statement.
+    pub rights: String,
+    /// Licence / republishing terms.
+    pub license_url: Url,
+    /// Feed icon.
+    pub icon: Option<Url>,
+}
+
+impl Channel {
+    /// An absolute URL for a site path such as `feed.rss` or `articles/x`.
+    pub fn url(&self, path: &str) -> Url {
+        // base_url ends in '/', so join appends instead of replacing the last segment.
+        self.base_url
+            .join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// The canonical URL of an article page.
+    pub fn article_url(&self, slug: &crate::article::Slug) -> Url {
+        self.url(&format!("articles/{slug}"))
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    server: RawServer,
+    database: RawDatabase,
+    content: RawContent,
+    feeds: RawFeeds,
+    channel: RawChannel,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    bind: String,
+    base_url: String,
+    poll_interval_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    data_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContent {
+    dir: PathBuf,
+    publish_on_start: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeeds {
+    items: i64,
+    max_age: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    title: String,
+    description: String,
+    language: String,
+    author: String,
+    rights: String,
+    license_url: String,
+    icon: String,
+}
+
+impl Settings {
+    /// Loads the layered configuration: defaults, then `file` if given, then
+    /// `HERALD_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Invalid(vec![format!(
+                    "--config {}: no such file",
+                    path.display()
+                )]));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("HERALD_") && k.contains("__"))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("HERALD")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let raw: Raw = builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| ConfigError::Invalid(vec![e.to_string()]))?;
+        raw.validate()
+    }
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |key: &str, result: Result<(), String>| {
+            if let Err(message) = result {
+                problems.push(format!("{key}: {message}"));
+            }
+        };
+
+        let bind = self.server.bind.parse::<SocketAddr>();
+        check(
+            "server.bind",
+            bind.as_ref().map(|_| ()).map_err(|_| {
+                format!(
+                    "{:?} is not an address and port, e.g. \"127.0.0.1:8080\"",
+                    self.server.bind
+                )
+            }),
+        );
+        let base_url = parse_base_url(&self.server.base_url);
+        check(
+            "server.base_url",
+            base_url.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        check(
+            "server.poll_interval_ms",
+            if (10..=60_000).contains(&self.server.poll_interval_ms) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is out of range: use 10 to 60000",
+                    self.server.poll_interval_ms
+                ))
+            },
+        );
+
+        let db_url = if self.database.url.trim().is_empty() {
+            format!(
+                "sqlite://{}",
+                self.database.data_dir.join("herald.db").display()
+            )
+        } else {
+            self.database.url.trim().to_owned()
+        };
+        check(
+            "database.url",
+            if db_url.starts_with("sqlite:") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{db_url:?} is not supported: use \"sqlite://path/to/herald.db\" or leave it empty"
+                ))
+            },
+        );
+
+        check(
+            "feeds.items",
+            if (1..=10_000).contains(&self.feeds.items) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is out of range: use 1 to 10000",
+                    self.feeds.items
+                ))
+            },
+        );
+        check(
+            "feeds.max_age",
+            if (0..=86_400).contains(&self.feeds.max_age) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is out of range: use 0 to 86400 seconds",
+                    self.feeds.max_age
+                ))
+            },
+        );
+
+        let language = Language::parse(self.channel.language.trim());
+        check(
+            "channel.language",
+            language.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        for (key, value) in [
+            ("channel.title", &self.channel.title),
+            ("channel.description", &self.channel.description),
+            ("channel.author", &self.channel.author),
+        ] {
+            check(
+                key,
+                if value.trim().is_empty() {
+                    Err("must not be empty".to_owned())
+                } else {
+                    Ok(())
+                },
+            );
+        }
+        let license_url = optional_url(&self.channel.license_url);
+        check(
+            "channel.license_url",
+            license_url.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        let icon = optional_url(&self.channel.icon);
+        check(
+            "channel.icon",
+            icon.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+
+        match (bind, base_url, language, license_url, icon) {
+            (Ok(bind), Ok(base_url), Ok(language), Ok(license_url), Ok(icon))
+                if problems.is_empty() =>
+            {
+                let license_url = license_url.unwrap_or_else(|| {
+                    base_url
+                        .join("license")
+                        .unwrap_or_else(|_| base_url.clone())
+                });
+                Ok(Settings {
+                    server: ServerSettings {
+                        bind,
+                        poll_interval: Duration::from_millis(self.server.poll_interval_ms),
+                    },
+                    database: DatabaseSettings {
+                        url: db_url,
+                        data_dir: self.database.data_dir,
+                    },
+                    content: ContentSettings {
+                        dir: self.content.dir,
+                        publish_on_start: self.content.publish_on_start,
+                    },
+                    feeds: FeedSettings {
+                        items: usize::try_from(self.feeds.items).unwrap_or(50),
+                        max_age: u32::try_from(self.feeds.max_age).unwrap_or(300),
+                    },
+                    channel: Channel {
+                        base_url,
+                        title: self.channel.title.trim().to_owned(),
+                        description: self.channel.description.trim().to_owned(),
+                        language,
+                        author: self.channel.author.trim().to_owned(),
+                        rights: self.channel.rights.trim().to_owned(),
+                        license_url,
+                        icon,
+                    },
+                })
+            }
+            _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let hint = "use an absolute http(s) URL, e.g. \"https://news.example.org/\"";
+    let mut url =
+        Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e}): {hint}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} is not an http(s) URL: {hint}"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} has a query or fragment: {hint}"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn optional_url(raw: &str) -> Result<Option<Url>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
+        _ => Err(format!(
+            "{raw:?} is not an absolute http(s) URL; leave it empty for none"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_built_in_defaults_are_valid() {
+        let settings = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.channel.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(settings.database.url, "sqlite://data/herald.db");
+        assert_eq!(settings.feeds.items, 50);
+        assert_eq!(
+            settings.channel.license_url.as_str(),
+            "http://127.0.0.1:8080/license"
+        );
+    }
+
+    #[test]
+    fn environment_variables_override_the_defaults() {
+        let settings = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_FEEDS__ITEMS", "7"),
+                ("HERALD_SERVER__BASE_URL", "https://news.example.org/sub"),
+                ("HERALD_UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.feeds.items, 7);
+        assert_eq!(
+            settings.channel.base_url.as_str(),
+            "https://news.example.org/sub/"
+        );
+        assert_eq!(
+            settings.channel.url("feed.rss").as_str(),
+            "https://news.example.org/sub/feed.rss"
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key() {
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_FEEDS__ITEMS", "0"),
+                ("HERALD_CHANNEL__LANGUAGE", "fr_FR"),
+                ("HERALD_SERVER__BIND", "localhost"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("feeds.items: 0 is out of range"), "{err}");
+        assert!(
+            err.contains("channel.language: \"fr_FR\" is not a BCP 47"),
+            "{err}"
+        );
+        assert!(err.contains("server.bind: \"localhost\""), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_a_section_are_refused() {
+        let err = Settings::load_with_env(None, env(&[("HERALD_FEEDS__ITEM", "3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("item"), "{err}");
+    }
+}

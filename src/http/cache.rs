@@ -1,0 +1,252 @@
+//! The rendered site, cached in memory and rebuilt only when the store's
+//! revision moves (a publish by this process or by any other).
+//!
+//! A request for an unchanged feed neither queries the database nor
+//! renders: the main feeds and the front page are built with the snapshot;
+//! tag feeds and article pages are built on first request and kept until the
+//! next revision.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+
+use super::representation::Representation;
+use crate::article::{Slug, Tag};
+use crate::config::Settings;
+use crate::error::StoreError;
+use crate::render::{self, Format, Scope};
+use crate::store::{SiteState, Store};
+
+const HTML: &str = "text/html; charset=utf-8";
+
+/// A page or feed that is built on demand and then kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// `/tags/{tag}/feed.{ext}`
+    TagFeed(Tag, Format),
+    /// `/tags/{tag}`
+    TagPage(Tag),
+    /// `/articles/{slug}`
+    Article(Slug),
+}
+
+/// Everything rendered for one store revision.
+pub struct Snapshot {
+    /// The store revision this was built from.
+    pub revision: i64,
+    changed_at: DateTime<Utc>,
+    feeds: HashMap<Format, Arc<Representation>>,
+    front: Arc<Representation>,
+    not_found: Arc<Representation>,
+    license: Arc<Representation>,
+    lazy: Mutex<HashMap<Key, Arc<Representation>>>,
+}
+
+/// The current snapshot, swapped atomically when the store changes.
+pub struct SiteCache {
+    current: ArcSwap<Snapshot>,
+    rebuild: tokio::sync::Mutex<()>,
+    store: Store,
+    settings: Arc<Settings>,
+}
+
+impl SiteCache {
+    /// Builds the first snapshot.
+    pub async fn build(store: Store, settings: Arc<Settings>) -> Result<Self, StoreError> {
+        let state = store.site_state().await?;
+        let snapshot = build_snapshot(&store, &settings, state).await?;
+        Ok(Self {
+            current: ArcSwap::from_pointee(snapshot),
+            rebuild: tokio::sync::Mutex::new(()),
+            store,
+            settings,
+        })
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Rebuilds when the store's revision differs from the snapshot's; one
+    /// query when nothing changed. Returns whether it rebuilt.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let _one_at_a_time = self.rebuild.lock().await;
+        let state = self.store.site_state().await?;
+        if state.revision == self.current.load().revision {
+            return Ok(false);
+        }
+        let snapshot = build_snapshot(&self.store, &self.settings, state).await?;
+        tracing::info!(revision = state.revision, "site rebuilt");
+        self.current.store(Arc::new(snapshot));
+        Ok(true)
+    }
+
+    /// A main feed.
+    pub fn feed(&self, format: Format) -> Arc<Representation> {
+        let snapshot = self.current.load();
+        snapshot
+            .feeds
+            .get(&format)
+            .cloned()
+            .unwrap_or_else(|| snapshot.not_found.clone())
+    }
+
+    /// The front page.
+    pub fn front(&self) -> Arc<Representation> {
+        self.current.load().front.clone()
+    }
+
+    /// The 404 page.
+    pub fn not_found(&self) -> Arc<Representation> {
+        self.current.load().not_found.clone()
+    }
+
+    /// The licence page.
+    pub fn license(&self) -> Arc<Representation> {
+        self.current.load().license.clone()
+    }
+
+    /// A tag feed, tag page or article page: from the snapshot when built
+    /// already, else built now from the store and kept. `None` when nothing
+    /// is there (unknown slug, tag without articles); such misses are not
+    /// kept, so probing random URLs cannot fill memory.
+    pub async fn lazy(&self, key: Key) -> Result<Option<Arc<Representation>>, StoreError> {
+        let snapshot = self.current.load_full();
+        if let Some(hit) = snapshot
+            .lazy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(hit.clone()));
+        }
+        let built = build_lazy(&self.store, &self.settings, &snapshot, &key).await?;
+        if let Some(rep) = &built {
+            snapshot
+                .lazy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, rep.clone());
+        }
+        Ok(built)
+    }
+}
+
+async fn build_snapshot(
+    store: &Store,
+    settings: &Arc<Settings>,
+    state: SiteState,
+) -> Result<Snapshot, StoreError> {
+    let articles = store.latest_published(settings.feeds.items).await?;
+    let settings = settings.clone();
+    let build = move || {
+        let channel = &settings.channel;
+        let max_age = settings.feeds.max_age;
+        let rep = |status, content_type, body| {
+            Arc::new(Representation::new(
+                status,
+                content_type,
+                body,
+                state.changed_at,
+                max_age,
+            ))
+        };
+        let feeds = Format::ALL
+            .into_iter()
+            .map(|format| {
+                (
+                    format,
+                    rep(
+                        StatusCode::OK,
+                        format.content_type(),
+                        render::feed(format, channel, &Scope::All, &articles),
+                    ),
+                )
+            })
+            .collect();
+        Snapshot {
+            revision: state.revision,
+            changed_at: state.changed_at,
+            feeds,
+            front: rep(
+                StatusCode::OK,
+                HTML,
+                render::html::index(channel, &Scope::All, &articles),
+            ),
+            not_found: rep(
+                StatusCode::NOT_FOUND,
+                HTML,
+                render::html::not_found(channel),
+            ),
+            license: rep(StatusCode::OK, HTML, render::html::license(channel)),
+            lazy: Mutex::new(HashMap::new()),
+        }
+    };
+    // Rendering and compressing a thousand items is CPU work: keep it off the reactor.
+    tokio::task::spawn_blocking(build)
+        .await
+        .map_err(|e| StoreError::Corrupt {
+            id: "snapshot".into(),
+            message: e.to_string(),
+        })
+}
+
+async fn build_lazy(
+    store: &Store,
+    settings: &Settings,
+    snapshot: &Snapshot,
+    key: &Key,
+) -> Result<Option<Arc<Representation>>, StoreError> {
+    let channel = &settings.channel;
+    let rep = |status, content_type, body| {
+        Some(Arc::new(Representation::new(
+            status,
+            content_type,
+            body,
+            snapshot.changed_at,
+            settings.feeds.max_age,
+        )))
+    };
+    Ok(match key {
+        Key::TagFeed(tag, format) => {
+            let articles = store
+                .latest_published_with_tag(tag, settings.feeds.items)
+                .await?;
+            if articles.is_empty() {
+                return Ok(None);
+            }
+            rep(
+                StatusCode::OK,
+                format.content_type(),
+                render::feed(*format, channel, &Scope::Tag(tag.clone()), &articles),
+            )
+        }
+        Key::TagPage(tag) => {
+            let articles = store
+                .latest_published_with_tag(tag, settings.feeds.items)
+                .await?;
+            if articles.is_empty() {
+                return Ok(None);
+            }
+            rep(
+                StatusCode::OK,
+                HTML,
+                render::html::index(channel, &Scope::Tag(tag.clone()), &articles),
+            )
+        }
+        Key::Article(slug) => match store.article_by_slug(slug).await? {
+            None => None,
+            Some(article) if article.is_published() => rep(
+                StatusCode::OK,
+                HTML,
+                render::html::article(channel, &article),
+            ),
+            Some(_) => rep(StatusCode::GONE, HTML, render::html::gone(channel)),
+        },
+    })
+}

@@ -1,0 +1,16 @@
+//! herald: a feed syndication publisher. A newsroom writes an article once;
+//! herald publishes it as RSS 2.0, Atom 1.0 and JSON Feed from one article model.
+//!
+//! Data flows one way: [`content`] (files) → [`store`] (database) →
+//! [`render`] (pure) → [`http`].
+
+pub mod article;
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod http;
+pub mod publish;
+pub mod render;
+pub mod startup;
+pub mod store;

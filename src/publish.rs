@@ -1,0 +1,201 @@
+//! Publishing a content directory: read the files (`content`), store what
+//! changed (`store`), and report everything that was skipped.
+//!
+//! A broken file is reported and skipped while the valid ones still publish;
+//! a file that disappeared is reported and left alone unless `prune` is set,
+//! in which case its article is retracted (never deleted: nothing stored is lost).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Channel;
+use crate::content::{self, Loaded};
+use crate::error::{ContentError, StoreError};
+use crate::store::{Conflict, Store, Submission, SyncReport, TrackedFile};
+
+/// Everything a publish did and refused.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What the store did.
+    pub report: SyncReport,
+    /// Problems in files, each of which caused the file to be skipped.
+    pub content_errors: Vec<ContentError>,
+    /// Articles whose file is gone and that are still published.
+    pub missing: Vec<TrackedFile>,
+    /// Slugs retracted because their file is gone (`prune`).
+    pub pruned: Vec<String>,
+}
+
+impl Outcome {
+    /// Whether anything was skipped (broken files or refused changes):
+    /// the exit status of `herald publish` is non-zero then.
+    pub fn skipped_anything(&self) -> bool {
+        !self.content_errors.is_empty() || !self.report.conflicts.is_empty()
+    }
+
+    /// Whether anything stored changed.
+    pub fn changed(&self) -> bool {
+        self.report.changed() || !self.pruned.is_empty()
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for error in &self.content_errors {
+            writeln!(f, "{error}")?;
+        }
+        for Conflict {
+            source,
+            field,
+            message,
+        } in &self.report.conflicts
+        {
+            writeln!(
+                f,
+                "{}:1: {field}: {message}",
+                source.as_deref().unwrap_or("(submission)")
+            )?;
+        }
+        for file in &self.missing {
+            if self.pruned.contains(&file.slug) {
+                writeln!(
+                    f,
+                    "{}: file is gone; article {} retracted (--prune)",
+                    file.source, file.slug
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "{}: file is gone; article {} left published (restore the file, set state = \"retracted\", or use --prune)",
+                    file.source, file.slug
+                )?;
+            }
+        }
+        let r = &self.report;
+        let list = |slugs: &[String]| {
+            if slugs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", slugs.join(", "))
+            }
+        };
+        writeln!(
+            f,
+            "published: {} new{}, {} updated{}, {} retracted{}, {} unchanged, {} skipped",
+            r.created.len(),
+            list(&r.created),
+            r.updated.len(),
+            list(&r.updated),
+            r.retracted.len() + self.pruned.len(),
+            list(&[r.retracted.clone(), self.pruned.clone()].concat()),
+            r.unchanged,
+            self.skipped_files(),
+        )
+    }
+}
+
+impl Outcome {
+    fn skipped_files(&self) -> usize {
+        let mut files: HashSet<String> = HashSet::new();
+        for error in &self.content_errors {
+            files.insert(error_path(error).display().to_string());
+        }
+        for conflict in &self.report.conflicts {
+            files.insert(conflict.source.clone().unwrap_or_default());
+        }
+        files.len()
+    }
+}
+
+fn error_path(error: &ContentError) -> &Path {
+    match error {
+        ContentError::Field { path, .. }
+        | ContentError::Syntax { path, .. }
+        | ContentError::Read { path, .. } => path,
+    }
+}
+
+/// Publishes every article file under `dir`.
+#[tracing::instrument(skip(store, channel), fields(dir = %dir.display()), err)]
+pub async fn publish_dir(
+    store: &Store,
+    channel: &Channel,
+    dir: &Path,
+    prune: bool,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let loaded = {
+        let (dir, channel) = (dir.to_owned(), channel.clone());
+        tokio::task::spawn_blocking(move || content::load_dir(&dir, &channel))
+            .await
+            .unwrap_or_else(|join| {
+                // load_dir does not panic on bad input; a panic here is a bug, reported as a read error.
+                Loaded {
+                    errors: vec![ContentError::Read {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(join.to_string()),
+                    }],
+                    ..Loaded::default()
+                }
+            })
+    };
+    let sources: Vec<String> = loaded
+        .articles
+        .iter()
+        .map(|a| a.path.display().to_string())
+        .collect();
+    let submissions: Vec<Submission<'_>> = loaded
+        .articles
+        .iter()
+        .zip(&sources)
+        .map(|(sourced, source)| Submission {
+            article: &sourced.article,
+            source: Some(source),
+        })
+        .collect();
+    let report = store.sync(&submissions, now).await?;
+
+    // If the directory itself could not be read, every file would look gone.
+    let dir_unreadable = loaded
+        .errors
+        .iter()
+        .any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
+    let mut missing = Vec::new();
+    if !dir_unreadable {
+        let seen_files: HashSet<String> = loaded
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let seen_ids: HashSet<&str> = loaded
+            .articles
+            .iter()
+            .map(|a| a.article.id.as_str())
+            .collect();
+        missing = store
+            .tracked_files()
+            .await?
+            .into_iter()
+            .filter(|t| {
+                Path::new(&t.source).starts_with(dir)
+                    && !seen_files.contains(&t.source)
+                    && !seen_ids.contains(t.id.as_str())
+            })
+            .collect();
+    }
+    let pruned = if prune && !missing.is_empty() {
+        let ids: Vec<_> = missing.iter().map(|m| m.id.clone()).collect();
+        store.retract(&ids, now).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Outcome {
+        report,
+        content_errors: loaded.errors,
+        missing,
+        pruned,
+    })
+}

@@ -1,0 +1,235 @@
+//! HTML pages (askama templates under `templates/`): the front page, tag
+//! pages, article pages and the few message pages (404, 410, licence).
+//!
+//! Every page advertises the feeds with `<link rel="alternate">` so that a
+//! reader given the site's address finds them (autodiscovery).
+
+use askama::Template;
+
+use super::{Format, Scope};
+use crate::article::Article;
+use crate::config::Channel;
+
+/// A `<link rel="alternate">` to a feed.
+pub struct FeedLink {
+    /// Media type.
+    pub media_type: &'static str,
+    /// Human title.
+    pub title: String,
+    /// Short label for the footer.
+    pub label: &'static str,
+    /// Absolute URL.
+    pub href: String,
+}
+
+/// The interface strings of the pages, in the channel's language.
+pub struct Labels {
+    /// Marks a teaser in lists.
+    pub teaser: &'static str,
+    /// Precedes the update time.
+    pub updated: &'static str,
+    /// Shown when nothing is published.
+    pub empty: &'static str,
+    /// Link back to the front page.
+    pub home: &'static str,
+    /// 404 heading and text.
+    pub not_found: (&'static str, &'static str),
+    /// 410 heading and text.
+    pub gone: (&'static str, &'static str),
+    /// Licence page heading.
+    pub license: &'static str,
+}
+
+const FRENCH: Labels = Labels {
+    teaser: "brève",
+    updated: "mis à jour",
+    empty: "Rien n’a encore été publié.",
+    home: "Retour à l’accueil",
+    not_found: (
+        "Page introuvable",
+        "Aucune page ne correspond à cette adresse.",
+    ),
+    gone: (
+        "Article retiré",
+        "Cet article a été retiré par la rédaction.",
+    ),
+    license: "Conditions de republication",
+};
+
+const ENGLISH: Labels = Labels {
+    teaser: "teaser",
+    updated: "updated",
+    empty: "Nothing has been published yet.",
+    home: "Back to the front page",
+    not_found: ("Page not found", "No page matches this address."),
+    gone: (
+        "Article retracted",
+        "The newsroom has retracted this article.",
+    ),
+    license: "Republishing terms",
+};
+
+fn labels(channel: &Channel) -> &'static Labels {
+    if channel.language.as_str().split('-').next() == Some("fr") {
+        &FRENCH
+    } else {
+        &ENGLISH
+    }
+}
+
+fn feed_links(channel: &Channel, scope: &Scope) -> Vec<FeedLink> {
+    Format::ALL
+        .into_iter()
+        .map(|format| FeedLink {
+            media_type: format.link_type(),
+            title: format!("{} ({})", scope.title(channel), format.label()),
+            label: format.label(),
+            href: scope.feed_url(channel, format).into(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    lang: &'a str,
+    channel: &'a Channel,
+    labels: &'static Labels,
+    feeds: Vec<FeedLink>,
+    heading: String,
+    articles: Vec<&'a Article>,
+}
+
+#[derive(Template)]
+#[template(path = "article.html")]
+struct ArticlePage<'a> {
+    lang: &'a str,
+    channel: &'a Channel,
+    labels: &'static Labels,
+    feeds: Vec<FeedLink>,
+    article: &'a Article,
+    byline: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    lang: &'a str,
+    channel: &'a Channel,
+    labels: &'static Labels,
+    feeds: Vec<FeedLink>,
+    heading: &'a str,
+    message: &'a str,
+}
+
+fn render(template: &impl Template) -> Vec<u8> {
+    // The templates are compiled in and their inputs are plain values, so
+    // rendering cannot fail short of running out of memory.
+    template
+        .render()
+        .expect("rendering a compiled template to memory cannot fail")
+        .into_bytes()
+}
+
+/// The front page (`Scope::All`) or a tag page: the published articles, newest first.
+pub fn index(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+    render(&IndexPage {
+        lang: channel.language.as_str(),
+        channel,
+        labels: labels(channel),
+        feeds: feed_links(channel, scope),
+        heading: scope.title(channel),
+        articles: super::visible(articles).collect(),
+    })
+}
+
+/// An article page, with OpenGraph metadata for link previews.
+pub fn article(channel: &Channel, article: &Article) -> Vec<u8> {
+    render(&ArticlePage {
+        lang: article.language.as_str(),
+        channel,
+        labels: labels(channel),
+        feeds: feed_links(channel, &Scope::All),
+        byline: super::authors(channel, article).join(", "),
+        article,
+    })
+}
+
+/// The 404 page.
+pub fn not_found(channel: &Channel) -> Vec<u8> {
+    let (heading, message) = labels(channel).not_found;
+    message_page(channel, heading, message)
+}
+
+/// The 410 page of a retracted article.
+pub fn gone(channel: &Channel) -> Vec<u8> {
+    let (heading, message) = labels(channel).gone;
+    message_page(channel, heading, message)
+}
+
+/// The licence page: the channel's rights statement.
+pub fn license(channel: &Channel) -> Vec<u8> {
+    message_page(channel, labels(channel).license, &channel.rights)
+}
+
+fn message_page(channel: &Channel, heading: &str, message: &str) -> Vec<u8> {
+    render(&MessagePage {
+        lang: channel.language.as_str(),
+        channel,
+        labels: labels(channel),
+        feeds: feed_links(channel, &Scope::All),
+        heading,
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{channel, full, retracted, teaser};
+    use super::*;
+
+    #[test]
+    fn the_front_page_advertises_every_feed_and_lists_published_articles() {
+        let page = String::from_utf8(index(
+            &channel(),
+            &Scope::All,
+            &[full(), teaser(), retracted()],
+        ))
+        .unwrap();
+        assert!(page.contains(r#"<html lang="fr">"#));
+        for (ty, href) in [
+            ("application/rss+xml", "https://news.example.org/feed.rss"),
+            ("application/atom+xml", "https://news.example.org/feed.atom"),
+            (
+                "application/feed+json",
+                "https://news.example.org/feed.json",
+            ),
+        ] {
+            assert!(
+                page.contains(&format!(r#"<link rel="alternate" type="{ty}""#)),
+                "{ty}"
+            );
+            assert!(page.contains(href), "{href}");
+        }
+        assert!(
+            page.contains("Mali : l’embuscade de Tin Zaouatine &#38; ses suites"),
+            "{page}"
+        );
+        assert!(page.contains("https://news.example.org/articles/chili"));
+        assert!(!page.contains("articles/retire"));
+    }
+
+    #[test]
+    fn an_article_page_has_its_body_opengraph_and_escaped_text() {
+        let page = String::from_utf8(article(&channel(), &full())).unwrap();
+        assert!(page.contains("<p>Premier paragraphe.</p>"));
+        assert!(page.contains(
+            r#"<meta property="og:image" content="https://news.example.org/img/carte.jpg">"#
+        ));
+        assert!(
+            page.contains("un convoi &#60;tombe&#62;") || page.contains("un convoi &lt;tombe&gt;"),
+            "{page}"
+        );
+        assert!(page.contains(r#"href="https://news.example.org/tags/mali""#));
+    }
+}

@@ -1,0 +1,240 @@
+//! Renderers: pure functions from articles plus channel metadata to bytes.
+//!
+//! A renderer never reads a file, the database or the clock; the same input
+//! always gives the same bytes, which is what the golden tests rely on. The
+//! articles are passed newest first, as `store` returns them; retracted ones
+//! are skipped here too so that no caller can leak one into a feed.
+
+pub mod atom;
+pub mod html;
+pub mod json;
+pub mod rss;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::article::{Article, Tag};
+use crate::config::Channel;
+use crate::content::markdown::escape;
+
+/// Which articles a feed holds: all of them, or those with one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The main feeds.
+    All,
+    /// `/tags/{tag}/feed.*`.
+    Tag(Tag),
+}
+
+/// A feed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// RSS 2.0.
+    Rss,
+    /// Atom 1.0.
+    Atom,
+    /// JSON Feed 1.1.
+    Json,
+}
+
+impl Format {
+    /// All formats, in the order they are advertised.
+    pub const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
+
+    /// The file extension used in feed URLs.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Rss => "rss",
+            Format::Atom => "atom",
+            Format::Json => "json",
+        }
+    }
+
+    /// Parses `rss`, `atom` or `json`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.extension() == raw)
+    }
+
+    /// The media type, with charset, served for this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+
+    /// The media type for `<link rel="alternate" type=…>`.
+    pub fn link_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml",
+            Format::Atom => "application/atom+xml",
+            Format::Json => "application/feed+json",
+        }
+    }
+
+    /// A human name for the format.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Rss => "RSS",
+            Format::Atom => "Atom",
+            Format::Json => "JSON Feed",
+        }
+    }
+}
+
+/// Renders `articles` in `format`.
+pub fn feed(format: Format, channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+    match format {
+        Format::Rss => rss::feed(channel, scope, articles),
+        Format::Atom => atom::feed(channel, scope, articles),
+        Format::Json => json::feed(channel, scope, articles),
+    }
+}
+
+impl Scope {
+    /// The feed's title.
+    pub fn title(&self, channel: &Channel) -> String {
+        match self {
+            Scope::All => channel.title.clone(),
+            Scope::Tag(tag) => format!("{} — #{tag}", channel.title),
+        }
+    }
+
+    /// The URL of this feed in `format`.
+    pub fn feed_url(&self, channel: &Channel, format: Format) -> Url {
+        match self {
+            Scope::All => channel.url(&format!("feed.{}", format.extension())),
+            Scope::Tag(tag) => channel.url(&format!("tags/{tag}/feed.{}", format.extension())),
+        }
+    }
+
+    /// The HTML page this feed mirrors.
+    pub fn page_url(&self, channel: &Channel) -> Url {
+        match self {
+            Scope::All => channel.base_url.clone(),
+            Scope::Tag(tag) => channel.url(&format!("tags/{tag}")),
+        }
+    }
+}
+
+/// The published articles among `articles`, in the given order.
+fn visible(articles: &[Article]) -> impl Iterator<Item = &Article> {
+    articles.iter().filter(|a| a.is_published())
+}
+
+/// The newest `updated` among the visible articles: the feed's own update time.
+/// An empty feed uses the Unix epoch, a fixed value, since renderers read no clock.
+fn last_updated(articles: &[Article]) -> DateTime<Utc> {
+    visible(articles)
+        .map(|a| a.updated)
+        .max()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// The authors of an article, or the channel's byline when it names none.
+fn authors<'a>(channel: &'a Channel, article: &'a Article) -> Vec<&'a str> {
+    if article.authors.is_empty() {
+        vec![channel.author.as_str()]
+    } else {
+        article.authors.iter().map(String::as_str).collect()
+    }
+}
+
+/// The full HTML content of an article for feeds: the lead image first (not
+/// every reader shows `media:content` or enclosures), then the body. `None`
+/// for a teaser.
+fn content_html(article: &Article) -> Option<String> {
+    let body = article.body_html.as_deref()?;
+    let mut html = String::with_capacity(body.len() + 256);
+    if let Some(image) = &article.image {
+        html.push_str("<figure><img src=\"");
+        html.push_str(&escape(image.url.as_str()));
+        html.push_str("\" alt=\"");
+        html.push_str(&escape(&image.alt));
+        html.push('"');
+        if let (Some(w), Some(h)) = (image.width, image.height) {
+            html.push_str(&format!(" width=\"{w}\" height=\"{h}\""));
+        }
+        html.push_str("></figure>\n");
+    }
+    html.push_str(body);
+    Some(html)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Articles for renderer unit tests.
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::article::{ArticleId, Image, Kind, Language, Slug, State};
+    use crate::config::Settings;
+
+    pub fn channel() -> Channel {
+        let env = [(
+            "HERALD_SERVER__BASE_URL".to_owned(),
+            "https://news.example.org/".to_owned(),
+        )];
+        Settings::load_with_env(None, env).unwrap().channel
+    }
+
+    pub fn full() -> Article {
+        let channel = channel();
+        let slug = Slug::parse("mali-tin-zaouatine").unwrap();
+        Article {
+            id: ArticleId::parse("urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8").unwrap(),
+            url: channel.article_url(&slug),
+            slug,
+            kind: Kind::Full,
+            title: "Mali : l’embuscade de Tin Zaouatine & ses suites".into(),
+            summary: "Le 27 juillet, un convoi <tombe> dans une embuscade.".into(),
+            body_html: Some("<p>Premier paragraphe.</p>\n<p>Second.</p>".into()),
+            authors: vec!["La rédaction".into()],
+            language: Language::parse("fr").unwrap(),
+            tags: vec![Tag::parse("mali").unwrap(), Tag::parse("wagner").unwrap()],
+            image: Some(Image {
+                url: Url::parse("https://news.example.org/img/carte.jpg").unwrap(),
+                alt: "Carte du nord du Mali".into(),
+                media_type: "image/jpeg".into(),
+                length: Some(48213),
+                width: Some(1200),
+                height: Some(800),
+            }),
+            license: None,
+            published: Utc.with_ymd_and_hms(2024, 8, 5, 8, 0, 0).unwrap(),
+            updated: Utc.with_ymd_and_hms(2024, 8, 6, 9, 30, 0).unwrap(),
+            state: State::Published,
+        }
+    }
+
+    pub fn teaser() -> Article {
+        let channel = channel();
+        let slug = Slug::parse("chili").unwrap();
+        Article {
+            id: ArticleId::parse("urn:uuid:0a74d1e1-fa7b-4fca-9ebb-dfcd61b3bd52").unwrap(),
+            url: channel.article_url(&slug),
+            slug,
+            kind: Kind::Teaser,
+            title: "Chili".into(),
+            summary: "Les protestations se poursuivent.".into(),
+            body_html: None,
+            authors: vec![],
+            language: Language::parse("fr").unwrap(),
+            tags: vec![],
+            image: None,
+            license: None,
+            published: Utc.with_ymd_and_hms(2019, 11, 4, 9, 0, 0).unwrap(),
+            updated: Utc.with_ymd_and_hms(2019, 11, 4, 9, 0, 0).unwrap(),
+            state: State::Published,
+        }
+    }
+
+    pub fn retracted() -> Article {
+        let mut article = teaser();
+        article.id = ArticleId::parse("urn:uuid:d3da699c-3a45-4fab-8085-91bd8807df37").unwrap();
+        article.slug = Slug::parse("retire").unwrap();
+        article.state = State::Retracted;
+        article
+    }
+}

@@ -1,0 +1,194 @@
+//! Building and running the server: `main` and the tests share this code.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::cache::SiteCache;
+use crate::http::{router, AppState};
+use crate::publish;
+use crate::store::Store;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    watch: Option<PathBuf>,
+}
+
+impl Application {
+    /// Connects the store, publishes the content directory when configured,
+    /// renders the site and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let settings = Arc::new(settings);
+        let store = Store::connect(&settings.database)
+            .await
+            .context("opening the database")?;
+        if settings.content.publish_on_start {
+            let outcome = publish::publish_dir(
+                &store,
+                &settings.channel,
+                &settings.content.dir,
+                false,
+                chrono::Utc::now(),
+            )
+            .await
+            .context("publishing the content directory")?;
+            for line in outcome.to_string().lines() {
+                tracing::info!("{line}");
+            }
+        }
+        let cache = Arc::new(
+            SiteCache::build(store.clone(), settings.clone())
+                .await
+                .context("rendering the site")?,
+        );
+        let listener = TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                store,
+                settings,
+                cache,
+            },
+            watch: None,
+        })
+    }
+
+    /// Republish the content directory whenever a file in it changes.
+    pub fn watch_content(mut self) -> Self {
+        self.watch = Some(self.state.settings.content.dir.clone());
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The state the handlers see (tests use its store and cache).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains open connections.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Application {
+            listener,
+            state,
+            watch,
+        } = self;
+        let poller = tokio::spawn(poll_revisions(state.clone()));
+        let watcher = watch.map(|dir| tokio::spawn(watch_dir(state.clone(), dir)));
+        let served = axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        poller.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        state.store.close().await;
+        served
+    }
+}
+
+/// Picks up publishes made by other processes: one tiny query per interval,
+/// a rebuild only when the revision moved.
+async fn poll_revisions(state: AppState) {
+    let mut interval = tokio::time::interval(state.settings.server.poll_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = state.cache.refresh().await {
+            tracing::warn!(%error, "could not check the store for changes");
+        }
+    }
+}
+
+/// `serve --watch`: republish the content directory when its files change.
+async fn watch_dir(state: AppState, dir: PathBuf) {
+    use notify_debouncer_mini::{new_debouncer, notify::RecursiveMode};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let debouncer = new_debouncer(Duration::from_millis(200), move |event| {
+        let _ = tx.send(event);
+    });
+    let mut debouncer = match debouncer {
+        Ok(d) => d,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch the content directory");
+            return;
+        }
+    };
+    if let Err(error) = debouncer.watcher().watch(&dir, RecursiveMode::Recursive) {
+        tracing::error!(%error, dir = %dir.display(), "cannot watch the content directory");
+        return;
+    }
+    tracing::info!(dir = %dir.display(), "watching for changes");
+    while let Some(event) = rx.recv().await {
+        if let Err(error) = event {
+            tracing::warn!(%error, "file watcher error");
+            continue;
+        }
+        match publish::publish_dir(
+            &state.store,
+            &state.settings.channel,
+            &dir,
+            false,
+            chrono::Utc::now(),
+        )
+        .await
+        {
+            Ok(outcome) => {
+                for line in outcome.to_string().lines() {
+                    tracing::info!("{line}");
+                }
+                if outcome.changed() {
+                    if let Err(error) = state.cache.refresh().await {
+                        tracing::warn!(%error, "could not rebuild the site");
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "publish failed"),
+        }
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,426 @@
+//! The `articles`, `article_tags` and `article_revisions` tables.
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{format_time, Store};
+use crate::article::{Article, ArticleId, Slug, State, Tag};
+use crate::error::StoreError;
+
+/// An article submitted for publication, with the file it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The article as written.
+    pub article: &'a Article,
+    /// Its file, `None` when it came from elsewhere.
+    pub source: Option<&'a str>,
+}
+
+/// A submission refused because it contradicts what is already published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The file at fault, if any.
+    pub source: Option<String>,
+    /// The front-matter field at fault.
+    pub field: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Slugs of new articles.
+    pub created: Vec<String>,
+    /// Slugs of changed articles (a new revision each).
+    pub updated: Vec<String>,
+    /// Slugs of articles that went from published to retracted.
+    pub retracted: Vec<String>,
+    /// Number of submissions identical to what is stored.
+    pub unchanged: usize,
+    /// Submissions refused, with the reason.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl SyncReport {
+    /// Whether anything stored changed.
+    pub fn changed(&self) -> bool {
+        !(self.created.is_empty() && self.updated.is_empty() && self.retracted.is_empty())
+    }
+}
+
+/// A published article that was last published from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile {
+    /// The article.
+    pub id: ArticleId,
+    /// Its slug.
+    pub slug: String,
+    /// The file it came from, as given to `publish`.
+    pub source: String,
+}
+
+struct StoredRow {
+    article: Article,
+    fingerprint: String,
+    revision: i64,
+    source: Option<String>,
+}
+
+impl Store {
+    /// The newest published articles, newest first.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn latest_published(&self, limit: usize) -> Result<Vec<Article>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1",
+        )
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// The newest published articles carrying `tag`, newest first.
+    #[tracing::instrument(skip(self), fields(tag = %tag), err)]
+    pub async fn latest_published_with_tag(
+        &self,
+        tag: &Tag,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.data FROM articles a JOIN article_tags t ON t.article_id = a.id \
+             WHERE t.tag = $1 AND a.state = 'published' ORDER BY a.published DESC, a.id DESC LIMIT $2",
+        )
+        .bind(tag.as_str())
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// The article with this slug, published or retracted.
+    #[tracing::instrument(skip(self), fields(slug = %slug), err)]
+    pub async fn article_by_slug(&self, slug: &Slug) -> Result<Option<Article>, StoreError> {
+        let row = sqlx::query("SELECT id, data FROM articles WHERE slug = $1")
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Published articles that came from files, to find files that disappeared.
+    pub async fn tracked_files(&self) -> Result<Vec<TrackedFile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, slug, source FROM articles WHERE source IS NOT NULL AND state = 'published' ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                Ok(TrackedFile {
+                    id: ArticleId::parse(&id).map_err(|message| StoreError::Corrupt {
+                        id: id.clone(),
+                        message,
+                    })?,
+                    slug: row.try_get("slug")?,
+                    source: row.try_get("source")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a batch of submissions in one transaction: new articles are
+    /// created, changed ones get a new revision, identical ones are left
+    /// alone. A submission that contradicts what is stored (a slug owned by
+    /// another article, a `published` time that moved) is refused and
+    /// reported; the others still go in.
+    ///
+    /// An edit whose `updated` is not after the stored one gets `updated =
+    /// now`, so readers see the change; `published` never moves.
+    #[tracing::instrument(skip_all, fields(submissions = submissions.len()), err)]
+    pub async fn sync(
+        &self,
+        submissions: &[Submission<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<SyncReport, StoreError> {
+        let now = now.trunc_subsecs(0);
+        let mut tx = self.pool.begin().await?;
+        take_write_lock(&mut tx).await?;
+        let mut report = SyncReport::default();
+        for submission in submissions {
+            let article = submission.article;
+            let fingerprint = fingerprint(article);
+            let conflict = |field, message| Conflict {
+                source: submission.source.map(str::to_owned),
+                field,
+                message,
+            };
+            let stored = fetch_row(&mut tx, &article.id).await?;
+            if let Some(owner) = slug_owner(&mut tx, &article.slug)
+                .await?
+                .filter(|owner| owner != &article.id)
+            {
+                report.conflicts.push(conflict(
+                    "slug",
+                    format!(
+                        "{:?} already belongs to article {owner}; slugs are not reused, choose another",
+                        article.slug.as_str()
+                    ),
+                ));
+                continue;
+            }
+            let Some(stored) = stored else {
+                write_article(
+                    &mut tx,
+                    article,
+                    submission.source,
+                    &fingerprint,
+                    1,
+                    now,
+                    true,
+                )
+                .await?;
+                report.created.push(article.slug.to_string());
+                continue;
+            };
+            if stored.fingerprint == fingerprint {
+                if stored.source.as_deref() != submission.source {
+                    set_source(&mut tx, &article.id, submission.source).await?;
+                }
+                report.unchanged += 1;
+                continue;
+            }
+            let old = &stored.article;
+            if article.published != old.published {
+                report.conflicts.push(conflict(
+                    "published",
+                    format!(
+                        "was {} and is now {}; the publication time never moves once published \
+                         (readers sort and deduplicate on it): restore it and change `updated` instead",
+                        old.published.to_rfc3339(),
+                        article.published.to_rfc3339()
+                    ),
+                ));
+                continue;
+            }
+            let mut new = article.clone();
+            let mut comparable = new.clone();
+            comparable.state = old.state;
+            comparable.updated = old.updated;
+            let content_changed = comparable != *old;
+            if new.updated <= old.updated {
+                new.updated = if content_changed {
+                    now.max(old.updated + TimeDelta::seconds(1))
+                } else {
+                    old.updated
+                };
+            }
+            write_article(
+                &mut tx,
+                &new,
+                submission.source,
+                &fingerprint,
+                stored.revision + 1,
+                now,
+                false,
+            )
+            .await?;
+            if old.state == State::Published && new.state == State::Retracted {
+                report.retracted.push(new.slug.to_string());
+            } else {
+                report.updated.push(new.slug.to_string());
+            }
+        }
+        if report.changed() {
+            bump_site(&mut tx, now).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Retracts the given published articles (used by `publish --prune`).
+    /// Returns the slugs retracted.
+    #[tracing::instrument(skip_all, fields(count = ids.len()), err)]
+    pub async fn retract(
+        &self,
+        ids: &[ArticleId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = now.trunc_subsecs(0);
+        let mut tx = self.pool.begin().await?;
+        take_write_lock(&mut tx).await?;
+        let mut retracted = Vec::new();
+        for id in ids {
+            let Some(stored) = fetch_row(&mut tx, id).await? else {
+                continue;
+            };
+            if stored.article.state == State::Retracted {
+                continue;
+            }
+            let mut article = stored.article;
+            article.state = State::Retracted;
+            write_article(
+                &mut tx,
+                &article,
+                stored.source.as_deref(),
+                &stored.fingerprint,
+                stored.revision + 1,
+                now,
+                false,
+            )
+            .await?;
+            retracted.push(article.slug.to_string());
+        }
+        if !retracted.is_empty() {
+            bump_site(&mut tx, now).await?;
+        }
+        tx.commit().await?;
+        Ok(retracted)
+    }
+}
+
+/// SQLite takes its write lock lazily, and a reader that later writes fails
+/// at once if another process wrote meanwhile. Writing first makes a
+/// concurrent publish wait (busy_timeout) instead of failing.
+async fn take_write_lock(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
+        .bind(format_time(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn fetch_row(
+    tx: &mut Transaction<'_, Any>,
+    id: &ArticleId,
+) -> Result<Option<StoredRow>, StoreError> {
+    let row =
+        sqlx::query("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|row| {
+        Ok(StoredRow {
+            article: decode(&row)?,
+            fingerprint: row.try_get("fingerprint")?,
+            revision: row.try_get("revision")?,
+            source: row.try_get("source")?,
+        })
+    })
+    .transpose()
+}
+
+async fn slug_owner(
+    tx: &mut Transaction<'_, Any>,
+    slug: &Slug,
+) -> Result<Option<ArticleId>, StoreError> {
+    let row = sqlx::query("SELECT id FROM articles WHERE slug = $1")
+        .bind(slug.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|row| {
+        let id: String = row.try_get("id")?;
+        ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })
+    })
+    .transpose()
+}
+
+async fn set_source(
+    tx: &mut Transaction<'_, Any>,
+    id: &ArticleId,
+    source: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE articles SET source = $1 WHERE id = $2")
+        .bind(source)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn write_article(
+    tx: &mut Transaction<'_, Any>,
+    article: &Article,
+    source: Option<&str>,
+    fingerprint: &str,
+    revision: i64,
+    now: DateTime<Utc>,
+    insert: bool,
+) -> Result<(), StoreError> {
+    let data = serde_json::to_string(article).map_err(|e| StoreError::Corrupt {
+        id: article.id.to_string(),
+        message: e.to_string(),
+    })?;
+    let sql = if insert {
+        "INSERT INTO articles (slug, kind, state, published, updated, data, source, fingerprint, revision, changed_at, id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    } else {
+        "UPDATE articles SET slug = $1, kind = $2, state = $3, published = $4, updated = $5, data = $6, source = $7, \
+         fingerprint = $8, revision = $9, changed_at = $10 WHERE id = $11"
+    };
+    sqlx::query(sql)
+        .bind(article.slug.as_str())
+        .bind(article.kind.as_str())
+        .bind(article.state.as_str())
+        .bind(format_time(article.published))
+        .bind(format_time(article.updated))
+        .bind(&data)
+        .bind(source)
+        .bind(fingerprint)
+        .bind(revision)
+        .bind(format_time(now))
+        .bind(article.id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM article_tags WHERE article_id = $1")
+        .bind(article.id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for tag in &article.tags {
+        sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2)")
+            .bind(article.id.as_str())
+            .bind(tag.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO article_revisions (article_id, revision, state, data, source, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(article.id.as_str())
+    .bind(revision)
+    .bind(article.state.as_str())
+    .bind(&data)
+    .bind(source)
+    .bind(format_time(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn decode(row: &AnyRow) -> Result<Article, StoreError> {
+    let id: String = row.try_get("id")?;
+    let data: String = row.try_get("data")?;
+    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+        id,
+        message: e.to_string(),
+    })
+}
+
+fn fingerprint(article: &Article) -> String {
+    let json = serde_json::to_vec(article).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,223 @@
+//! Shared set-up: `spawn_app()` and helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use herald::config::Settings;
+use herald::startup::Application;
+use herald::store::Store;
+use reqwest::header::HeaderMap;
+use tempfile::TempDir;
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub const BASE_URL: &str = "https://news.example.org/";
+
+/// A running herald on a free loopback port, on a fresh SQLite file, serving a
+/// copy of the sample publication (plus fixtures when asked).
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub content_dir: PathBuf,
+    pub config_file: PathBuf,
+    pub dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The environment that points herald at `dir` (also used by CLI tests).
+pub fn test_env(dir: &Path) -> Vec<(String, String)> {
+    vec![
+        ("HERALD_SERVER__BIND".into(), "127.0.0.1:0".into()),
+        ("HERALD_SERVER__BASE_URL".into(), BASE_URL.into()),
+        ("HERALD_SERVER__POLL_INTERVAL_MS".into(), "50".into()),
+        (
+            "HERALD_DATABASE__URL".into(),
+            format!("sqlite://{}", dir.join("herald.db").display()),
+        ),
+        (
+            "HERALD_CONTENT__DIR".into(),
+            dir.join("feeds").display().to_string(),
+        ),
+    ]
+}
+
+/// Copies the sample publication into `dir/feeds`, plus the image fixture when `extra`.
+pub fn copy_content(dir: &Path, extra: bool) -> PathBuf {
+    let content = dir.join("feeds");
+    std::fs::create_dir_all(&content).unwrap();
+    let mut sources = vec![repo().join("feeds")];
+    if extra {
+        sources.push(repo().join("tests/fixtures/extra"));
+    }
+    for source in sources {
+        for entry in std::fs::read_dir(source).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), content.join(entry.file_name())).unwrap();
+        }
+    }
+    content
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(false).await
+}
+
+/// `extra`: add `tests/fixtures/extra` (an article with an image) to the content.
+pub async fn spawn_app_with(extra: bool) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let content_dir = copy_content(dir.path(), extra);
+    let env = test_env(dir.path());
+    let config_file = dir.path().join("herald.toml");
+    std::fs::write(&config_file, config_toml(dir.path())).unwrap();
+    let settings = Settings::load_with_env(None, env).unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let store = app.state().store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        content_dir,
+        config_file,
+        dir,
+        shutdown: Some(tx),
+    }
+}
+
+/// The same settings as `test_env`, as a file for the `herald` binary.
+fn config_toml(dir: &Path) -> String {
+    format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{BASE_URL}\"\n[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n",
+        dir.join("herald.db").display(),
+        dir.join("feeds").display()
+    )
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&'static str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    pub async fn get_feed(&self, ext: &str) -> String {
+        self.text(&format!("/feed.{ext}")).await
+    }
+
+    /// Runs the real `herald` binary against this app's database and content.
+    pub fn herald(&self, args: &[&str]) -> Output {
+        herald_in(self.dir.path(), &self.config_file, args)
+    }
+
+    /// Writes a content file.
+    pub fn write_content(&self, name: &str, text: &str) {
+        std::fs::write(self.content_dir.join(name), text).unwrap();
+    }
+
+    pub fn read_content(&self, name: &str) -> String {
+        std::fs::read_to_string(self.content_dir.join(name)).unwrap()
+    }
+
+    /// Polls `path` until `condition` holds on its body (at most 10 s).
+    pub async fn await_body(&self, path: &str, condition: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.get(path).await.text().await.unwrap();
+            if condition(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never reached the expected state:\n{body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Runs the `herald` binary with `--config file` and the working directory `dir`.
+pub fn herald_in(dir: &Path, config_file: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--config")
+        .arg(config_file)
+        .args(args)
+        .current_dir(dir)
+        .env("HERALD_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+/// A validator or tool found on PATH (or in `env_var`). Under `CI=true` a
+/// missing tool fails the test; locally the test is skipped, loudly.
+pub fn tool(env_var: &str, name: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os(env_var).map(PathBuf::from).or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    match candidate {
+        Some(path) => Some(path),
+        None if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{name} is required under CI=true but was not found (set {env_var} or install it: bash scripts/test.sh does)")
+        }
+        None => {
+            eprintln!("\n*** SKIPPING: {name} not found (set {env_var} or run bash scripts/test.sh to install it) ***\n");
+            None
+        }
+    }
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,11 @@
+//! herald's integration tests: one binary, the real server on 127.0.0.1:0,
+//! a real SQLite file in a temporary directory, the real `herald` binary for
+//! CLI tests, and independent validators (feedparser, jing).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod common;
+mod feeds;
+mod golden;
+mod publish;
+mod validators;

@@ -93,7 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.content.publish_on_start = false;
             }
             let app = Application::build(settings).await?;
-            let app = if watch { app.watch_content() } else { app };
+            let app = if watch { app.watch_content()? } else { app };
             let addr = app.local_addr().context("reading the bound address")?;
             tracing::info!("serving on http://{addr}/");
             app.run_until(shutdown_signal()).await.context("serving")?;

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_mini::{new_debouncer, DebounceEventResult, Debouncer};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::http::cache::SiteCache;
@@ -18,7 +21,14 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    watch: Option<PathBuf>,
+    watch: Option<Watch>,
+}
+
+/// A registered watcher on the content directory and its events.
+struct Watch {
+    dir: PathBuf,
+    _debouncer: Debouncer<RecommendedWatcher>,
+    events: mpsc::UnboundedReceiver<DebounceEventResult>,
 }
 
 impl Application {
@@ -63,10 +73,29 @@ impl Application {
         })
     }
 
-    /// Republish the content directory whenever a file in it changes.
-    pub fn watch_content(mut self) -> Self {
-        self.watch = Some(self.state.settings.content.dir.clone());
-        self
+    /// Republish the content directory whenever a file in it changes. The
+    /// watcher is registered before this returns, so no change made after
+    /// it is missed.
+    pub fn watch_content(mut self) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let dir = self.state.settings.content.dir.clone();
+        let (tx, events) = mpsc::unbounded_channel();
+        let mut debouncer = new_debouncer(Duration::from_millis(200), move |event| {
+            // The receiver only goes away at shutdown.
+            let _ = tx.send(event);
+        })
+        .context("starting the file watcher")?;
+        debouncer
+            .watcher()
+            .watch(&dir, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {} (content.dir)", dir.display()))?;
+        tracing::info!(dir = %dir.display(), "watching for changes");
+        self.watch = Some(Watch {
+            dir,
+            _debouncer: debouncer,
+            events,
+        });
+        Ok(self)
     }
 
     /// The address the server listens on.
@@ -90,7 +119,7 @@ impl Application {
             watch,
         } = self;
         let poller = tokio::spawn(poll_revisions(state.clone()));
-        let watcher = watch.map(|dir| tokio::spawn(watch_dir(state.clone(), dir)));
+        let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
         let served = axum::serve(listener, router(state.clone()))
             .with_graceful_shutdown(shutdown)
             .await;
@@ -117,25 +146,8 @@ async fn poll_revisions(state: AppState) {
 }
 
 /// `serve --watch`: republish the content directory when its files change.
-async fn watch_dir(state: AppState, dir: PathBuf) {
-    use notify_debouncer_mini::{new_debouncer, notify::RecursiveMode};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let debouncer = new_debouncer(Duration::from_millis(200), move |event| {
-        let _ = tx.send(event);
-    });
-    let mut debouncer = match debouncer {
-        Ok(d) => d,
-        Err(error) => {
-            tracing::error!(%error, "cannot watch the content directory");
-            return;
-        }
-    };
-    if let Err(error) = debouncer.watcher().watch(&dir, RecursiveMode::Recursive) {
-        tracing::error!(%error, dir = %dir.display(), "cannot watch the content directory");
-        return;
-    }
-    tracing::info!(dir = %dir.display(), "watching for changes");
-    while let Some(event) = rx.recv().await {
+async fn republish_on_change(state: AppState, mut watch: Watch) {
+    while let Some(event) = watch.events.recv().await {
         if let Err(error) = event {
             tracing::warn!(%error, "file watcher error");
             continue;
@@ -143,7 +155,7 @@ async fn watch_dir(state: AppState, dir: PathBuf) {
         match publish::publish_dir(
             &state.store,
             &state.settings.channel,
-            &dir,
+            &watch.dir,
             false,
             chrono::Utc::now(),
         )

@@ -64,11 +64,12 @@ pub fn copy_content(dir: &Path, extra: bool) -> PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(false).await
+    spawn_app_with(false, false).await
 }
 
-/// `extra`: add `tests/fixtures/extra` (an article with an image) to the content.
-pub async fn spawn_app_with(extra: bool) -> TestApp {
+/// `extra`: add `tests/fixtures/extra` (an article with an image) to the
+/// content; `watch`: run as `serve --watch`.
+pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
@@ -77,6 +78,11 @@ pub async fn spawn_app_with(extra: bool) -> TestApp {
     std::fs::write(&config_file, config_toml(dir.path())).unwrap();
     let settings = Settings::load_with_env(None, env).unwrap();
     let app = Application::build(settings).await.unwrap();
+    let app = if watch {
+        app.watch_content().unwrap()
+    } else {
+        app
+    };
     let address = format!("http://{}", app.local_addr().unwrap());
     let store = app.state().store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -229,7 +229,7 @@ async fn head_requests_get_the_headers_and_no_body() {
 #[tokio::test]
 async fn the_three_feeds_parse_back_with_the_same_items() {
     // Arrange: the sample plus an article with an image, relative links and markup.
-    let app = spawn_app_with(true).await;
+    let app = spawn_app_with(true, false).await;
     let mut articles = app.store.latest_published(50).await.unwrap();
     articles.sort_by(|a, b| b.published.cmp(&a.published).then(b.id.cmp(&a.id)));
     assert_eq!(articles.len(), 5);

@@ -1,7 +1,7 @@
 //! Publishing: idempotence, edits, retraction, deleted and broken files,
 //! and a publish from another process showing in a running server.
 
-use crate::common::spawn_app;
+use crate::common::{spawn_app, spawn_app_with};
 
 const ARTICLE: &str = "mali-embuscade-tin-zaouatine-wagner-ukraine.md";
 const TEASER: &str = "kuleba-appel-boycott-trois-entreprises.md";
@@ -222,4 +222,20 @@ async fn a_slug_taken_by_another_article_is_refused() {
     let output = app.herald(&["publish"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("copie.md:1: slug: \"kuleba-appel-boycott-trois-entreprises\" already belongs to article urn:uuid:d3da699c"), "{}", stdout(&output));
+}
+
+#[tokio::test]
+async fn serve_watch_republishes_when_a_file_changes() {
+    // Arrange
+    let app = spawn_app_with(false, true).await;
+
+    // Act: edit a file, with no `herald publish`.
+    let text = app
+        .read_content(TEASER)
+        .replace("bien connues.", "bien connues (mise à jour).");
+    app.write_content(TEASER, &text);
+
+    // Assert
+    app.await_body("/feed.atom", |b| b.contains("bien connues (mise à jour)."))
+        .await;
 }

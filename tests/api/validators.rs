@@ -8,7 +8,7 @@ use crate::common::{repo, spawn_app_with, tool};
 
 /// Writes the served feeds (sample publication plus the image fixture) to files.
 async fn served_feeds(dir: &Path) -> Vec<std::path::PathBuf> {
-    let app = spawn_app_with(true).await;
+    let app = spawn_app_with(true, false).await;
     let mut files = Vec::new();
     for path in [
         "/feed.rss",

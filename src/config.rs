@@ -445,6 +445,17 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_configuration_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/herald.toml");
+        let settings = Settings::load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            settings.channel.base_url.as_str(),
+            "https://news.example.org/"
+        );
+        assert_eq!(settings.database.url, "sqlite:///var/lib/herald/herald.db");
+    }
+
+    #[test]
     fn unknown_keys_in_a_section_are_refused() {
         let err = Settings::load_with_env(None, env(&[("HERALD_FEEDS__ITEM", "3")]))
             .unwrap_err()

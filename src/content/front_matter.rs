@@ -131,6 +131,15 @@ pub fn parse_article(
         }
     }
 
+    for (index, line) in body.lines().enumerate() {
+        if let Some(c) = line.chars().find(|&c| !is_xml_char(c)) {
+            fields.error(
+                body_line + index,
+                "body",
+                format!("contains the control character U+{:04X}, which XML feeds cannot carry; remove it", u32::from(c)),
+            );
+        }
+    }
     let has_body = !body.trim().is_empty();
     match (kind, has_body) {
         (Kind::Full, false) => fields.error(
@@ -355,10 +364,20 @@ fn str_of(item: &Item) -> Result<&str, String> {
 fn non_empty(raw: impl AsRef<str>) -> Result<String, String> {
     let trimmed = raw.as_ref().trim();
     if trimmed.is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(trimmed.to_owned())
+        return Err("must not be empty".to_owned());
     }
+    if let Some(c) = trimmed.chars().find(|&c| !is_xml_char(c)) {
+        return Err(format!(
+            "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
+            u32::from(c)
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// XML 1.0 §2.2: the characters a feed can carry.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 fn strings_of(item: &Item) -> Result<Vec<String>, String> {
@@ -536,6 +555,27 @@ Premier [lien](../autre).
             errors[0].to_string().contains("body: a full article needs"),
             "{}",
             errors[0]
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        let text = GOOD
+            .replace("title = \"Titre\"", "title = \"Ti\\u0001tre\"")
+            .replace("Premier", "Pre\u{7}mier");
+        let errors = parse_article(Path::new("a.md"), &text, &channel()).unwrap_err();
+        let all = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            all.contains("a.md:4: title: contains the control character U+0001"),
+            "{all}"
+        );
+        assert!(
+            all.contains("a.md:11: body: contains the control character U+0007"),
+            "{all}"
         );
     }
 

@@ -238,3 +238,71 @@ pub(crate) mod fixtures {
         article
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::fixtures::{channel, full, teaser};
+    use super::*;
+    use crate::article::ArticleId;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[<>&\"' a-zA-Zéèà€💡\\PC]{1,40}"
+            .prop_map(|s| s.trim().to_owned())
+            .prop_filter("non-empty", |s| !s.is_empty())
+    }
+
+    fn article() -> impl Strategy<Value = Article> {
+        (
+            any::<bool>(),
+            text(),
+            text(),
+            proptest::collection::vec("[a-zé0-9_]{1,12}", 0..4),
+            any::<u128>(),
+        )
+            .prop_map(|(is_full, title, summary, tags, id)| {
+                let mut article = if is_full { full() } else { teaser() };
+                article.id =
+                    ArticleId::parse(&uuid::Uuid::from_u128(id).hyphenated().to_string()).unwrap();
+                article.title = title;
+                article.summary = summary;
+                article.tags = tags.iter().map(|t| Tag::parse(t).unwrap()).collect();
+                article.tags.dedup();
+                article
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any articles render to feeds that parse back with the same ids,
+        /// titles and summaries, in order, in all three formats.
+        #[test]
+        fn feeds_parse_back_with_the_same_items(articles in proptest::collection::vec(article(), 1..5)) {
+            let channel = channel();
+            let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+            let titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
+            let summaries: Vec<&str> = articles.iter().map(|a| a.summary.as_str()).collect();
+
+            let rss = ::rss::Channel::read_from(&feed(Format::Rss, &channel, &Scope::All, &articles)[..]).unwrap();
+            prop_assert_eq!(rss.items().iter().map(|i| i.guid().unwrap().value()).collect::<Vec<_>>(), ids.clone());
+            prop_assert_eq!(rss.items().iter().map(|i| i.title().unwrap()).collect::<Vec<_>>(), titles.clone());
+
+            let atom_bytes = feed(Format::Atom, &channel, &Scope::All, &articles);
+            let atom = ::atom_syndication::Feed::read_from(&atom_bytes[..]).unwrap();
+            prop_assert_eq!(atom.entries().iter().map(|e| e.id()).collect::<Vec<_>>(), ids.clone());
+            prop_assert_eq!(atom.entries().iter().map(|e| e.title().value.as_str()).collect::<Vec<_>>(), titles.clone());
+            prop_assert_eq!(
+                atom.entries().iter().map(|e| e.summary().unwrap().value.as_str()).collect::<Vec<_>>(),
+                summaries.clone()
+            );
+
+            let json: serde_json::Value = serde_json::from_slice(&feed(Format::Json, &channel, &Scope::All, &articles)).unwrap();
+            let items = json["items"].as_array().unwrap();
+            prop_assert_eq!(items.iter().map(|i| i["id"].as_str().unwrap()).collect::<Vec<_>>(), ids);
+            prop_assert_eq!(items.iter().map(|i| i["title"].as_str().unwrap()).collect::<Vec<_>>(), titles);
+            prop_assert_eq!(items.iter().map(|i| i["summary"].as_str().unwrap()).collect::<Vec<_>>(), summaries);
+        }
+    }
+}

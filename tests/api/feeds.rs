@@ -303,3 +303,25 @@ async fn the_three_feeds_parse_back_with_the_same_items() {
         }
     }
 }
+
+#[tokio::test]
+async fn unchanged_feeds_are_served_from_memory_without_the_database() {
+    // Arrange: warm the cache, then take the database away.
+    let app = spawn_app().await;
+    let before: Vec<String> = served_etags(&app).await;
+    app.store.close().await;
+
+    // Act + Assert: the feeds still answer, identically; health says the truth.
+    assert_eq!(served_etags(&app).await, before);
+    assert_eq!(app.get("/healthz").await.status(), 503);
+}
+
+async fn served_etags(app: &crate::common::TestApp) -> Vec<String> {
+    let mut etags = Vec::new();
+    for path in ["/", "/feed.rss", "/feed.atom", "/feed.json"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        etags.push(header(response.headers(), "etag").to_owned());
+    }
+    etags
+}

@@ -13,7 +13,8 @@
 #   304    If-None-Match: <that server's own ETag>    -> expects 304
 #
 # runs `wrk -t2 -c32 -d5s` against herald, then nginx, and prints req/s and
-# the herald/nginx ratio. Total wall time is about 1 minute plus the build.
+# the herald/nginx ratio (medians of BENCH_ROUNDS alternating runs). Total
+# wall time is about 3 minutes plus the build.
 # Client and servers share the machine's cores, so compare ratios, not
 # absolute numbers.
 #
@@ -22,6 +23,8 @@
 #                        sample feeds written by this script (tests the nginx
 #                        half and the wrk plumbing on their own).
 #   BENCH_DURATION=5s    wrk -d value for each run (default 5s).
+#   BENCH_ROUNDS=3       runs per server and case, alternating herald and
+#                        nginx; the table shows each server's median.
 #
 # Needs wrk, nginx, curl, gzip and python3 (to pick free ports); wrk and nginx
 # are installed with apt-get when missing (as root, or with passwordless sudo).
@@ -33,6 +36,7 @@ repo_root="$(pwd)"
 
 nginx_only="${BENCH_NGINX_ONLY:-0}"
 duration="${BENCH_DURATION:-5s}"
+rounds="${BENCH_ROUNDS:-3}"
 wrk_threads=2
 wrk_conns=32
 
@@ -343,16 +347,29 @@ printf '# %s  nproc=%s  %s  wrk %s  (wrk -t%s -c%s -d%s, client and servers on t
     "$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')" \
     "$("$wrk_bin" -v 2>&1 | awk 'NR == 1 { print $2 }')" \
     "$wrk_threads" "$wrk_conns" "$duration"
+printf '# median of %s alternating runs per server and case\n' "$rounds"
 printf '%-5s %-6s %14s %14s %8s  %s\n' feed case "herald req/s" "nginx req/s" ratio notes
+# median of the numbers given as arguments ("-" when none)
+median() {
+    if [ "$#" -eq 0 ]; then echo "-"; return; fi
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 for feed in rss atom; do
     for case_ in plain gzip 304; do
-        h_res="- -"
-        if [ "$nginx_only" != 1 ]; then
-            h_res="$(run_wrk herald "$herald_url/feed.$feed" "$case_")"
-        fi
-        n_res="$(run_wrk nginx "$nginx_url/feed.$feed" "$case_")"
-        read -r h_rps h_note <<<"$h_res"
-        read -r n_rps n_note <<<"$n_res"
+        # Alternate the servers, round after round, and keep each one's median:
+        # one run each is at the mercy of whatever else the two cores do.
+        h_runs=() n_runs=() h_note="-" n_note="-"
+        for _round in $(seq "$rounds"); do
+            if [ "$nginx_only" != 1 ]; then
+                read -r h_rps h_note <<<"$(run_wrk herald "$herald_url/feed.$feed" "$case_")"
+                h_runs+=("$h_rps")
+            fi
+            read -r n_rps n_note <<<"$(run_wrk nginx "$nginx_url/feed.$feed" "$case_")"
+            n_runs+=("$n_rps")
+        done
+        h_rps="$(median "${h_runs[@]}")"
+        n_rps="$(median "${n_runs[@]}")"
         ratio="$(awk -v a="$h_rps" -v b="$n_rps" 'BEGIN { if (a != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
         notes=""
         [ "$h_note" = "-" ] || notes="herald:$h_note "

@@ -23,10 +23,7 @@ impl ArticleId {
     /// (lower case), so the same article cannot appear under two spellings.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        let uuid_part = raw
-            .strip_prefix("urn:uuid:")
-            .or_else(|| raw.strip_prefix("URN:UUID:"))
-            .unwrap_or(raw);
+        let uuid_part = raw.strip_prefix("urn:uuid:").or_else(|| raw.strip_prefix("URN:UUID:")).unwrap_or(raw);
         if let Ok(uuid) = uuid::Uuid::parse_str(uuid_part) {
             if uuid_part.len() == 36 {
                 return Ok(Self(format!("urn:uuid:{}", uuid.hyphenated())));
@@ -38,11 +35,9 @@ impl ArticleId {
                 .split_once(':')
                 .and_then(|(entity, specific)| {
                     let (authority, date) = entity.split_once(',')?;
-                    let date_ok = !date.is_empty()
-                        && date.len() <= 10
-                        && date.chars().all(|c| c.is_ascii_digit() || c == '-');
-                    let authority_ok =
-                        !authority.is_empty() && !authority.contains(char::is_whitespace);
+                    let date_ok =
+                        !date.is_empty() && date.len() <= 10 && date.chars().all(|c| c.is_ascii_digit() || c == '-');
+                    let authority_ok = !authority.is_empty() && !authority.contains(char::is_whitespace);
                     let specific_ok = !specific.is_empty()
                         && !specific.contains(char::is_whitespace)
                         && !specific.contains(['<', '>', '"']);
@@ -99,12 +94,9 @@ impl Slug {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
-            && raw.split('-').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && raw
+                .split('-')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -151,13 +143,10 @@ impl Language {
     /// `language-tags` crate (`en-gb` becomes `en-GB`).
     pub fn parse(raw: &str) -> Result<Self, String> {
         match language_tags::LanguageTag::parse(raw) {
-            Ok(tag) if tag.is_valid() => Ok(Self(
-                tag.canonicalize()
-                    .map_or_else(|_| tag.to_string(), |t| t.to_string()),
-            )),
-            _ => Err(format!(
-                "{raw:?} is not a BCP 47 language tag, e.g. \"fr\" or \"en-GB\""
-            )),
+            Ok(tag) if tag.is_valid() => {
+                Ok(Self(tag.canonicalize().map_or_else(|_| tag.to_string(), |t| t.to_string())))
+            }
+            _ => Err(format!("{raw:?} is not a BCP 47 language tag, e.g. \"fr\" or \"en-GB\"")),
         }
     }
 
@@ -190,9 +179,7 @@ impl Tag {
     /// Parses a tag. Hyphens and spaces are refused because a tag is also a
     /// hashtag on the fediverse, where `#csp-dpa` would stop at the hyphen.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty()
-            && raw.chars().count() <= 64
-            && raw.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let ok = !raw.is_empty() && raw.chars().count() <= 64 && raw.chars().all(|c| c.is_alphanumeric() || c == '_');
         if ok {
             Ok(Self(raw.to_lowercase()))
         } else {
@@ -251,9 +238,7 @@ impl Kind {
         match raw {
             "full" => Ok(Kind::Full),
             "teaser" => Ok(Kind::Teaser),
-            other => Err(format!(
-                "{other:?} is not a kind: use \"full\" or \"teaser\""
-            )),
+            other => Err(format!("{other:?} is not a kind: use \"full\" or \"teaser\"")),
         }
     }
 }
@@ -282,9 +267,7 @@ impl State {
         match raw {
             "published" => Ok(State::Published),
             "retracted" => Ok(State::Retracted),
-            other => Err(format!(
-                "{other:?} is not a state: use \"published\" or \"retracted\""
-            )),
+            other => Err(format!("{other:?} is not a state: use \"published\" or \"retracted\"")),
         }
     }
 }
@@ -369,15 +352,7 @@ mod tests {
     #[test]
     fn slugs_are_lower_case_words_joined_by_single_hyphens() {
         assert!(Slug::parse("mali-2024").is_ok());
-        for bad in [
-            "",
-            "Mali",
-            "mali--2024",
-            "-mali",
-            "mali-",
-            "mali 2024",
-            "été",
-        ] {
+        for bad in ["", "Mali", "mali--2024", "-mali", "mali-", "mali 2024", "été"] {
             assert!(Slug::parse(bad).is_err(), "{bad} should be refused");
         }
     }

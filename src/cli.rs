@@ -101,20 +101,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Publish { dir, prune } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
-            let store = Store::connect(&settings.database)
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let outcome = publish::publish_dir(&store, &settings.channel, &dir, prune, chrono::Utc::now())
                 .await
-                .context("opening the database")?;
-            let outcome =
-                publish::publish_dir(&store, &settings.channel, &dir, prune, chrono::Utc::now())
-                    .await
-                    .with_context(|| format!("publishing {}", dir.display()))?;
+                .with_context(|| format!("publishing {}", dir.display()))?;
             store.close().await;
             print!("{outcome}");
-            Ok(if outcome.skipped_anything() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if outcome.skipped_anything() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Check { dir } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
@@ -129,16 +122,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loaded.articles.len(),
                 loaded.errors.len()
             );
-            Ok(if loaded.errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if loaded.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Render { format, tag } => {
-            let store = Store::connect(&settings.database)
-                .await
-                .context("opening the database")?;
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
             let items = settings.feeds.items;
             let (scope, articles) = match tag {
                 Some(raw) => {
@@ -150,10 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             store.close().await;
             let bytes = render::feed(format.into(), &settings.channel, &scope, &articles);
-            std::io::stdout()
-                .lock()
-                .write_all(&bytes)
-                .context("writing to stdout")?;
+            std::io::stdout().lock().write_all(&bytes).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub feeds: FeedSettings,
     /// `[channel]`: the metadata every renderer receives.
     pub channel: Channel,
+    /// `[federation]`: the publication's ActivityPub account.
+    pub account: Account,
 }
 
 /// `[server]`
@@ -93,9 +95,7 @@ impl Channel {
     /// An absolute URL for a site path such as `feed.rss` or `articles/x`.
     pub fn url(&self, path: &str) -> Url {
         // base_url ends in '/', so join appends instead of replacing the last segment.
-        self.base_url
-            .join(path.trim_start_matches('/'))
-            .unwrap_or_else(|_| self.base_url.clone())
+        self.base_url.join(path.trim_start_matches('/')).unwrap_or_else(|_| self.base_url.clone())
     }
 
     /// The canonical URL of an article page.
@@ -104,6 +104,92 @@ impl Channel {
     }
 }
 
+/// The publication's ActivityPub account: its names and URLs, derived once
+/// from `[federation]` and the base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// `preferredUsername`, the part before the `@`.
+    pub name: AccountName,
+    /// The host part of `acct:` URIs (host, and port when not the default).
+    pub host: String,
+    /// Display name.
+    pub display_name: String,
+    /// Profile text, plain.
+    pub summary: String,
+    /// Avatar.
+    pub icon: Option<Url>,
+    /// Header image.
+    pub header: Option<Url>,
+    /// AS2 actor type.
+    pub actor_type: &'static str,
+    /// `discoverable`.
+    pub discoverable: bool,
+    /// `indexable`.
+    pub indexable: bool,
+    /// `alsoKnownAs`.
+    pub also_known_as: Vec<Url>,
+    /// `movedTo`.
+    pub moved_to: Option<Url>,
+    /// HTML template of Notes.
+    pub note_template: String,
+    /// Items per outbox page.
+    pub outbox_page_size: usize,
+    /// The actor's id, `{base}users/{name}`.
+    pub actor: Url,
+    /// Personal inbox.
+    pub inbox: Url,
+    /// Shared inbox, `{base}inbox`.
+    pub shared_inbox: Url,
+    /// Outbox.
+    pub outbox: Url,
+    /// Followers collection.
+    pub followers: Url,
+    /// Following collection.
+    pub following: Url,
+}
+
+impl Account {
+    /// `acct:name@host`.
+    pub fn acct(&self) -> String {
+        format!("acct:{}@{}", self.name, self.host)
+    }
+
+    /// The id of the actor's public key.
+    pub fn key_id(&self) -> String {
+        format!("{}#main-key", self.actor)
+    }
+}
+
+/// An account name: 1 to 30 letters, digits and underscores (Mastodon's rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountName(String);
+
+impl AccountName {
+    /// Parses an account name such as `news`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !raw.is_empty() && raw.len() <= 30 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not an account name: use 1 to 30 ASCII letters, digits or underscores, e.g. \"news\""
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const ACTOR_TYPES: [&str; 5] = ["Service", "Organization", "Person", "Application", "Group"];
+
 #[derive(Deserialize)]
 struct Raw {
     server: RawServer,
@@ -111,6 +197,24 @@ struct Raw {
     content: RawContent,
     feeds: RawFeeds,
     channel: RawChannel,
+    federation: RawFederation,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFederation {
+    account: String,
+    display_name: String,
+    summary: String,
+    icon: String,
+    header: String,
+    actor_type: String,
+    discoverable: bool,
+    indexable: bool,
+    also_known_as: Vec<String>,
+    moved_to: String,
+    note_template: String,
+    outbox_page_size: i64,
 }
 
 #[derive(Deserialize)]
@@ -167,21 +271,15 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         use config::{Config, Environment, File, FileFormat};
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError::Invalid(vec![format!(
-                    "--config {}: no such file",
-                    path.display()
-                )]));
+                return Err(ConfigError::Invalid(vec![format!("--config {}: no such file", path.display())]));
             }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml));
         }
-        let env: config::Map<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("HERALD_") && k.contains("__"))
-            .collect();
+        let env: config::Map<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("HERALD_") && k.contains("__")).collect();
         builder = builder.add_source(
             Environment::with_prefix("HERALD")
                 .prefix_separator("_")
@@ -189,10 +287,8 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let raw: Raw = builder
-            .build()
-            .and_then(Config::try_deserialize)
-            .map_err(|e| ConfigError::Invalid(vec![e.to_string()]))?;
+        let raw: Raw =
+            builder.build().and_then(Config::try_deserialize).map_err(|e| ConfigError::Invalid(vec![e.to_string()]))?;
         raw.validate()
     }
 }
@@ -209,35 +305,23 @@ impl Raw {
         let bind = self.server.bind.parse::<SocketAddr>();
         check(
             "server.bind",
-            bind.as_ref().map(|_| ()).map_err(|_| {
-                format!(
-                    "{:?} is not an address and port, e.g. \"127.0.0.1:8080\"",
-                    self.server.bind
-                )
-            }),
+            bind.as_ref()
+                .map(|_| ())
+                .map_err(|_| format!("{:?} is not an address and port, e.g. \"127.0.0.1:8080\"", self.server.bind)),
         );
         let base_url = parse_base_url(&self.server.base_url);
-        check(
-            "server.base_url",
-            base_url.as_ref().map(|_| ()).map_err(Clone::clone),
-        );
+        check("server.base_url", base_url.as_ref().map(|_| ()).map_err(Clone::clone));
         check(
             "server.poll_interval_ms",
             if (10..=60_000).contains(&self.server.poll_interval_ms) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} is out of range: use 10 to 60000",
-                    self.server.poll_interval_ms
-                ))
+                Err(format!("{} is out of range: use 10 to 60000", self.server.poll_interval_ms))
             },
         );
 
         let db_url = if self.database.url.trim().is_empty() {
-            format!(
-                "sqlite://{}",
-                self.database.data_dir.join("herald.db").display()
-            )
+            format!("sqlite://{}", self.database.data_dir.join("herald.db").display())
         } else {
             self.database.url.trim().to_owned()
         };
@@ -246,9 +330,7 @@ impl Raw {
             if db_url.starts_with("sqlite:") {
                 Ok(())
             } else {
-                Err(format!(
-                    "{db_url:?} is not supported: use \"sqlite://path/to/herald.db\" or leave it empty"
-                ))
+                Err(format!("{db_url:?} is not supported: use \"sqlite://path/to/herald.db\" or leave it empty"))
             },
         );
 
@@ -257,10 +339,7 @@ impl Raw {
             if (1..=10_000).contains(&self.feeds.items) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} is out of range: use 1 to 10000",
-                    self.feeds.items
-                ))
+                Err(format!("{} is out of range: use 1 to 10000", self.feeds.items))
             },
         );
         check(
@@ -268,65 +347,112 @@ impl Raw {
             if (0..=86_400).contains(&self.feeds.max_age) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} is out of range: use 0 to 86400 seconds",
-                    self.feeds.max_age
-                ))
+                Err(format!("{} is out of range: use 0 to 86400 seconds", self.feeds.max_age))
             },
         );
 
         let language = Language::parse(self.channel.language.trim());
-        check(
-            "channel.language",
-            language.as_ref().map(|_| ()).map_err(Clone::clone),
-        );
+        check("channel.language", language.as_ref().map(|_| ()).map_err(Clone::clone));
         for (key, value) in [
             ("channel.title", &self.channel.title),
             ("channel.description", &self.channel.description),
             ("channel.author", &self.channel.author),
         ] {
-            check(
-                key,
-                if value.trim().is_empty() {
-                    Err("must not be empty".to_owned())
-                } else {
-                    Ok(())
-                },
-            );
+            check(key, if value.trim().is_empty() { Err("must not be empty".to_owned()) } else { Ok(()) });
         }
         let license_url = optional_url(&self.channel.license_url);
-        check(
-            "channel.license_url",
-            license_url.as_ref().map(|_| ()).map_err(Clone::clone),
-        );
+        check("channel.license_url", license_url.as_ref().map(|_| ()).map_err(Clone::clone));
         let icon = optional_url(&self.channel.icon);
+        check("channel.icon", icon.as_ref().map(|_| ()).map_err(Clone::clone));
+
+        let fed = &self.federation;
+        let account_name = AccountName::parse(fed.account.trim());
+        check("federation.account", account_name.as_ref().map(|_| ()).map_err(Clone::clone));
+        let actor_type = ACTOR_TYPES.into_iter().find(|t| *t == fed.actor_type.trim());
         check(
-            "channel.icon",
-            icon.as_ref().map(|_| ()).map_err(Clone::clone),
+            "federation.actor_type",
+            actor_type
+                .map(|_| ())
+                .ok_or_else(|| format!("{:?} is not one of {}", fed.actor_type, ACTOR_TYPES.join(", "))),
+        );
+        let fed_icon = optional_url(&fed.icon);
+        check("federation.icon", fed_icon.as_ref().map(|_| ()).map_err(Clone::clone));
+        let header = optional_url(&fed.header);
+        check("federation.header", header.as_ref().map(|_| ()).map_err(Clone::clone));
+        let moved_to = optional_url(&fed.moved_to);
+        check("federation.moved_to", moved_to.as_ref().map(|_| ()).map_err(Clone::clone));
+        let also_known_as: Vec<Result<Option<Url>, String>> =
+            fed.also_known_as.iter().map(|u| optional_url(u)).collect();
+        for aka in &also_known_as {
+            check("federation.also_known_as", aka.as_ref().map(|_| ()).map_err(Clone::clone));
+        }
+        check(
+            "federation.note_template",
+            if fed.note_template.contains("{url}") {
+                Ok(())
+            } else {
+                Err("must contain {url}, so that every Note links to its article".to_owned())
+            },
+        );
+        check(
+            "federation.outbox_page_size",
+            if (1..=200).contains(&fed.outbox_page_size) {
+                Ok(())
+            } else {
+                Err(format!("{} is out of range: use 1 to 200", fed.outbox_page_size))
+            },
         );
 
-        match (bind, base_url, language, license_url, icon) {
-            (Ok(bind), Ok(base_url), Ok(language), Ok(license_url), Ok(icon))
-                if problems.is_empty() =>
-            {
-                let license_url = license_url.unwrap_or_else(|| {
-                    base_url
-                        .join("license")
-                        .unwrap_or_else(|_| base_url.clone())
-                });
+        match (bind, base_url, language, license_url, icon, account_name, fed_icon, header, moved_to) {
+            (
+                Ok(bind),
+                Ok(base_url),
+                Ok(language),
+                Ok(license_url),
+                Ok(icon),
+                Ok(name),
+                Ok(fed_icon),
+                Ok(header),
+                Ok(moved_to),
+            ) if problems.is_empty() => {
+                let join = |path: String| base_url.join(&path).unwrap_or_else(|_| base_url.clone());
+                let actor = join(format!("users/{name}"));
+                let account = Account {
+                    host: match base_url.port() {
+                        Some(port) => format!("{}:{port}", base_url.host_str().unwrap_or_default()),
+                        None => base_url.host_str().unwrap_or_default().to_owned(),
+                    },
+                    display_name: Some(fed.display_name.trim())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(self.channel.title.trim())
+                        .to_owned(),
+                    summary: Some(fed.summary.trim())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(self.channel.description.trim())
+                        .to_owned(),
+                    icon: fed_icon.or_else(|| icon.clone()),
+                    header,
+                    actor_type: actor_type.unwrap_or("Service"),
+                    discoverable: fed.discoverable,
+                    indexable: fed.indexable,
+                    also_known_as: also_known_as.into_iter().filter_map(|u| u.ok().flatten()).collect(),
+                    moved_to,
+                    note_template: fed.note_template.clone(),
+                    outbox_page_size: usize::try_from(fed.outbox_page_size).unwrap_or(20),
+                    inbox: join(format!("users/{name}/inbox")),
+                    outbox: join(format!("users/{name}/outbox")),
+                    followers: join(format!("users/{name}/followers")),
+                    following: join(format!("users/{name}/following")),
+                    shared_inbox: join("inbox".to_owned()),
+                    actor,
+                    name,
+                };
+                let license_url =
+                    license_url.unwrap_or_else(|| base_url.join("license").unwrap_or_else(|_| base_url.clone()));
                 Ok(Settings {
-                    server: ServerSettings {
-                        bind,
-                        poll_interval: Duration::from_millis(self.server.poll_interval_ms),
-                    },
-                    database: DatabaseSettings {
-                        url: db_url,
-                        data_dir: self.database.data_dir,
-                    },
-                    content: ContentSettings {
-                        dir: self.content.dir,
-                        publish_on_start: self.content.publish_on_start,
-                    },
+                    server: ServerSettings { bind, poll_interval: Duration::from_millis(self.server.poll_interval_ms) },
+                    database: DatabaseSettings { url: db_url, data_dir: self.database.data_dir },
+                    content: ContentSettings { dir: self.content.dir, publish_on_start: self.content.publish_on_start },
                     feeds: FeedSettings {
                         items: usize::try_from(self.feeds.items).unwrap_or(50),
                         max_age: u32::try_from(self.feeds.max_age).unwrap_or(300),
@@ -341,6 +467,7 @@ impl Raw {
                         license_url,
                         icon,
                     },
+                    account,
                 })
             }
             _ => Err(ConfigError::Invalid(problems)),
@@ -350,8 +477,7 @@ impl Raw {
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {
     let hint = "use an absolute http(s) URL, e.g. \"https://news.example.org/\"";
-    let mut url =
-        Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e}): {hint}"))?;
+    let mut url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e}): {hint}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("{raw:?} is not an http(s) URL: {hint}"));
     }
@@ -372,9 +498,7 @@ fn optional_url(raw: &str) -> Result<Option<Url>, String> {
     }
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
-        _ => Err(format!(
-            "{raw:?} is not an absolute http(s) URL; leave it empty for none"
-        )),
+        _ => Err(format!("{raw:?} is not an absolute http(s) URL; leave it empty for none")),
     }
 }
 
@@ -383,10 +507,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -396,10 +517,11 @@ mod tests {
         assert_eq!(settings.channel.base_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(settings.database.url, "sqlite://data/herald.db");
         assert_eq!(settings.feeds.items, 50);
-        assert_eq!(
-            settings.channel.license_url.as_str(),
-            "http://127.0.0.1:8080/license"
-        );
+        assert_eq!(settings.channel.license_url.as_str(), "http://127.0.0.1:8080/license");
+        assert_eq!(settings.account.acct(), "acct:news@127.0.0.1:8080");
+        assert_eq!(settings.account.actor.as_str(), "http://127.0.0.1:8080/users/news");
+        assert_eq!(settings.account.shared_inbox.as_str(), "http://127.0.0.1:8080/inbox");
+        assert_eq!(settings.account.display_name, settings.channel.title);
     }
 
     #[test]
@@ -414,14 +536,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.feeds.items, 7);
-        assert_eq!(
-            settings.channel.base_url.as_str(),
-            "https://news.example.org/sub/"
-        );
-        assert_eq!(
-            settings.channel.url("feed.rss").as_str(),
-            "https://news.example.org/sub/feed.rss"
-        );
+        assert_eq!(settings.channel.base_url.as_str(), "https://news.example.org/sub/");
+        assert_eq!(settings.channel.url("feed.rss").as_str(), "https://news.example.org/sub/feed.rss");
     }
 
     #[test]
@@ -437,10 +553,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("feeds.items: 0 is out of range"), "{err}");
-        assert!(
-            err.contains("channel.language: \"fr_FR\" is not a BCP 47"),
-            "{err}"
-        );
+        assert!(err.contains("channel.language: \"fr_FR\" is not a BCP 47"), "{err}");
         assert!(err.contains("server.bind: \"localhost\""), "{err}");
     }
 
@@ -448,18 +561,13 @@ mod tests {
     fn the_deploy_example_configuration_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/herald.toml");
         let settings = Settings::load_with_env(Some(&path), env(&[])).unwrap();
-        assert_eq!(
-            settings.channel.base_url.as_str(),
-            "https://news.example.org/"
-        );
+        assert_eq!(settings.channel.base_url.as_str(), "https://news.example.org/");
         assert_eq!(settings.database.url, "sqlite:///var/lib/herald/herald.db");
     }
 
     #[test]
     fn unknown_keys_in_a_section_are_refused() {
-        let err = Settings::load_with_env(None, env(&[("HERALD_FEEDS__ITEM", "3")]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load_with_env(None, env(&[("HERALD_FEEDS__ITEM", "3")])).unwrap_err().to_string();
         assert!(err.contains("item"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod publish;
 pub mod render;

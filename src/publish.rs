@@ -47,25 +47,12 @@ impl fmt::Display for Outcome {
         for error in &self.content_errors {
             writeln!(f, "{error}")?;
         }
-        for Conflict {
-            source,
-            field,
-            message,
-        } in &self.report.conflicts
-        {
-            writeln!(
-                f,
-                "{}:1: {field}: {message}",
-                source.as_deref().unwrap_or("(submission)")
-            )?;
+        for Conflict { source, field, message } in &self.report.conflicts {
+            writeln!(f, "{}:1: {field}: {message}", source.as_deref().unwrap_or("(submission)"))?;
         }
         for file in &self.missing {
             if self.pruned.contains(&file.slug) {
-                writeln!(
-                    f,
-                    "{}: file is gone; article {} retracted (--prune)",
-                    file.source, file.slug
-                )?;
+                writeln!(f, "{}: file is gone; article {} retracted (--prune)", file.source, file.slug)?;
             } else {
                 writeln!(
                     f,
@@ -112,9 +99,7 @@ impl Outcome {
 
 fn error_path(error: &ContentError) -> &Path {
     match error {
-        ContentError::Field { path, .. }
-        | ContentError::Syntax { path, .. }
-        | ContentError::Read { path, .. } => path,
+        ContentError::Field { path, .. } | ContentError::Syntax { path, .. } | ContentError::Read { path, .. } => path,
     }
 }
 
@@ -129,52 +114,32 @@ pub async fn publish_dir(
 ) -> Result<Outcome, StoreError> {
     let loaded = {
         let (dir, channel) = (dir.to_owned(), channel.clone());
-        tokio::task::spawn_blocking(move || content::load_dir(&dir, &channel))
-            .await
-            .unwrap_or_else(|join| {
-                // load_dir does not panic on bad input; a panic here is a bug, reported as a read error.
-                Loaded {
-                    errors: vec![ContentError::Read {
-                        path: PathBuf::new(),
-                        source: std::io::Error::other(join.to_string()),
-                    }],
-                    ..Loaded::default()
-                }
-            })
+        tokio::task::spawn_blocking(move || content::load_dir(&dir, &channel)).await.unwrap_or_else(|join| {
+            // load_dir does not panic on bad input; a panic here is a bug, reported as a read error.
+            Loaded {
+                errors: vec![ContentError::Read {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(join.to_string()),
+                }],
+                ..Loaded::default()
+            }
+        })
     };
-    let sources: Vec<String> = loaded
-        .articles
-        .iter()
-        .map(|a| a.path.display().to_string())
-        .collect();
+    let sources: Vec<String> = loaded.articles.iter().map(|a| a.path.display().to_string()).collect();
     let submissions: Vec<Submission<'_>> = loaded
         .articles
         .iter()
         .zip(&sources)
-        .map(|(sourced, source)| Submission {
-            article: &sourced.article,
-            source: Some(source),
-        })
+        .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
         .collect();
     let report = store.sync(&submissions, now).await?;
 
     // If the directory itself could not be read, every file would look gone.
-    let dir_unreadable = loaded
-        .errors
-        .iter()
-        .any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
+    let dir_unreadable = loaded.errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
     let mut missing = Vec::new();
     if !dir_unreadable {
-        let seen_files: HashSet<String> = loaded
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let seen_ids: HashSet<&str> = loaded
-            .articles
-            .iter()
-            .map(|a| a.article.id.as_str())
-            .collect();
+        let seen_files: HashSet<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
+        let seen_ids: HashSet<&str> = loaded.articles.iter().map(|a| a.article.id.as_str()).collect();
         missing = store
             .tracked_files()
             .await?
@@ -192,10 +157,5 @@ pub async fn publish_dir(
     } else {
         Vec::new()
     };
-    Ok(Outcome {
-        report,
-        content_errors: loaded.errors,
-        missing,
-        pruned,
-    })
+    Ok(Outcome { report, content_errors: loaded.errors, missing, pruned })
 }

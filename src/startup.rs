@@ -37,40 +37,21 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let settings = Arc::new(settings);
-        let store = Store::connect(&settings.database)
-            .await
-            .context("opening the database")?;
+        let store = Store::connect(&settings.database).await.context("opening the database")?;
         if settings.content.publish_on_start {
-            let outcome = publish::publish_dir(
-                &store,
-                &settings.channel,
-                &settings.content.dir,
-                false,
-                chrono::Utc::now(),
-            )
-            .await
-            .context("publishing the content directory")?;
+            let outcome =
+                publish::publish_dir(&store, &settings.channel, &settings.content.dir, false, chrono::Utc::now())
+                    .await
+                    .context("publishing the content directory")?;
             for line in outcome.to_string().lines() {
                 tracing::info!("{line}");
             }
         }
-        let cache = Arc::new(
-            SiteCache::build(store.clone(), settings.clone())
-                .await
-                .context("rendering the site")?,
-        );
+        let cache = Arc::new(SiteCache::build(store.clone(), settings.clone()).await.context("rendering the site")?);
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
-        Ok(Self {
-            listener,
-            state: AppState {
-                store,
-                settings,
-                cache,
-            },
-            watch: None,
-        })
+        Ok(Self { listener, state: AppState { store, settings, cache }, watch: None })
     }
 
     /// Republish the content directory whenever a file in it changes. The
@@ -90,11 +71,7 @@ impl Application {
             .watch(&dir, RecursiveMode::Recursive)
             .with_context(|| format!("watching {} (content.dir)", dir.display()))?;
         tracing::info!(dir = %dir.display(), "watching for changes");
-        self.watch = Some(Watch {
-            dir,
-            _debouncer: debouncer,
-            events,
-        });
+        self.watch = Some(Watch { dir, _debouncer: debouncer, events });
         Ok(self)
     }
 
@@ -109,20 +86,11 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains open connections.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Application {
-            listener,
-            state,
-            watch,
-        } = self;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Application { listener, state, watch } = self;
         let poller = tokio::spawn(poll_revisions(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
-        let served = axum::serve(listener, router(state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
         poller.abort();
         if let Some(watcher) = watcher {
             watcher.abort();
@@ -152,15 +120,7 @@ async fn republish_on_change(state: AppState, mut watch: Watch) {
             tracing::warn!(%error, "file watcher error");
             continue;
         }
-        match publish::publish_dir(
-            &state.store,
-            &state.settings.channel,
-            &watch.dir,
-            false,
-            chrono::Utc::now(),
-        )
-        .await
-        {
+        match publish::publish_dir(&state.store, &state.settings.channel, &watch.dir, false, chrono::Utc::now()).await {
             Ok(outcome) => {
                 for line in outcome.to_string().lines() {
                     tracing::info!("{line}");

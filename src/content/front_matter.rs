@@ -40,11 +40,7 @@ const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height
 /// default language.
 ///
 /// On failure every problem found is returned, each with its line.
-pub fn parse_article(
-    path: &Path,
-    text: &str,
-    channel: &Channel,
-) -> Result<Article, Vec<ContentError>> {
+pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Article, Vec<ContentError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (front, body, body_line) = split(path, text).map_err(|e| vec![e])?;
     let doc = ImDocument::parse(front).map_err(|e| {
@@ -55,42 +51,25 @@ pub fn parse_article(
             message: format!("front matter is not valid TOML: {}", e.message()),
         }]
     })?;
-    let mut fields = Fields {
-        path,
-        front,
-        table: doc.as_table(),
-        errors: Vec::new(),
-    };
+    let mut fields = Fields { path, front, table: doc.as_table(), errors: Vec::new() };
 
     for (key, _) in fields.table.iter() {
         if !FIELDS.contains(&key) {
             let line = fields.key_line(fields.table, key);
-            fields.error(
-                line,
-                key,
-                format!("unknown key; expected one of: {}", FIELDS.join(", ")),
-            );
+            fields.error(line, key, format!("unknown key; expected one of: {}", FIELDS.join(", ")));
         }
     }
 
     let id = fields.required("id", |item| ArticleId::parse(str_of(item)?));
     let slug = fields.required("slug", |item| Slug::parse(str_of(item)?));
-    let kind = fields
-        .optional("kind", |item| Kind::parse(str_of(item)?))
-        .unwrap_or(Kind::Full);
+    let kind = fields.optional("kind", |item| Kind::parse(str_of(item)?)).unwrap_or(Kind::Full);
     let title = fields.required("title", |item| non_empty(str_of(item)?));
     let summary = fields.required("summary", |item| non_empty(str_of(item)?));
     let authors = fields
-        .optional("authors", |item| {
-            strings_of(item)?
-                .into_iter()
-                .map(non_empty)
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .optional("authors", |item| strings_of(item)?.into_iter().map(non_empty).collect::<Result<Vec<_>, _>>())
         .unwrap_or_default();
-    let language = fields
-        .optional("language", |item| Language::parse(str_of(item)?))
-        .unwrap_or_else(|| channel.language.clone());
+    let language =
+        fields.optional("language", |item| Language::parse(str_of(item)?)).unwrap_or_else(|| channel.language.clone());
     let tags = fields
         .optional("tags", |item| {
             let mut tags: Vec<Tag> = Vec::new();
@@ -105,15 +84,10 @@ pub fn parse_article(
         .unwrap_or_default();
     let published = fields.required("published", datetime_of);
     let updated = fields.optional("updated", datetime_of);
-    let state = fields
-        .optional("state", |item| State::parse(str_of(item)?))
-        .unwrap_or(State::Published);
-    let explicit_url =
-        fields.optional("url", |item| absolute_url(str_of(item)?, &channel.base_url));
+    let state = fields.optional("state", |item| State::parse(str_of(item)?)).unwrap_or(State::Published);
+    let explicit_url = fields.optional("url", |item| absolute_url(str_of(item)?, &channel.base_url));
     let url = explicit_url.or_else(|| slug.as_ref().map(|s| channel.article_url(s)));
-    let license = url
-        .as_ref()
-        .and_then(|base| fields.optional("license", |item| absolute_url(str_of(item)?, base)));
+    let license = url.as_ref().and_then(|base| fields.optional("license", |item| absolute_url(str_of(item)?, base)));
     let image = url.as_ref().and_then(|base| fields.image(base));
 
     if let (Some(published), Some(updated)) = (published, updated) {
@@ -136,7 +110,10 @@ pub fn parse_article(
             fields.error(
                 body_line + index,
                 "body",
-                format!("contains the control character U+{:04X}, which XML feeds cannot carry; remove it", u32::from(c)),
+                format!(
+                    "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
+                    u32::from(c)
+                ),
             );
         }
     }
@@ -158,9 +135,7 @@ pub fn parse_article(
 
     let Fields { errors, .. } = fields;
     match (id, slug, title, summary, published, url) {
-        (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url))
-            if errors.is_empty() =>
-        {
+        (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url)) if errors.is_empty() => {
             let body_html = (kind == Kind::Full).then(|| markdown::to_html(body, &url));
             Ok(Article {
                 id,
@@ -186,20 +161,12 @@ pub fn parse_article(
 
 /// Splits a file into front matter, body and the 1-based line the body starts on.
 fn split<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str, usize), ContentError> {
-    let syntax = |line, message: &str| ContentError::Syntax {
-        path: path.to_owned(),
-        line,
-        message: message.to_owned(),
-    };
+    let syntax =
+        |line, message: &str| ContentError::Syntax { path: path.to_owned(), line, message: message.to_owned() };
     let mut lines = text.split_inclusive('\n');
     match lines.next() {
         Some(first) if first.trim_end() == "+++" => {}
-        _ => {
-            return Err(syntax(
-                1,
-                "the file must start with a `+++` line, then TOML front matter, then `+++`",
-            ))
-        }
+        _ => return Err(syntax(1, "the file must start with a `+++` line, then TOML front matter, then `+++`")),
     }
     let front_start = text.find('\n').map_or(text.len(), |i| i + 1);
     let mut offset = front_start;
@@ -211,17 +178,11 @@ fn split<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str, usize), Co
         }
         offset += line.len();
     }
-    Err(syntax(
-        1,
-        "the front matter opened here is never closed: add a `+++` line after it",
-    ))
+    Err(syntax(1, "the front matter opened here is never closed: add a `+++` line after it"))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+    1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
 struct Fields<'a> {
@@ -233,12 +194,7 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn error(&mut self, line: usize, field: &str, message: String) {
-        self.errors.push(ContentError::Field {
-            path: self.path.to_owned(),
-            line,
-            field: field.to_owned(),
-            message,
-        });
+        self.errors.push(ContentError::Field { path: self.path.to_owned(), line, field: field.to_owned(), message });
     }
 
     /// The file line of `key` in `table` (line 1, the opening `+++`, when unknown).
@@ -247,11 +203,7 @@ impl Fields<'_> {
         span.map_or(1, |span| 1 + line_of(self.front, span.start))
     }
 
-    fn optional<T>(
-        &mut self,
-        key: &str,
-        parse: impl FnOnce(&Item) -> Result<T, String>,
-    ) -> Option<T> {
+    fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
         let item = self.table.get(key)?;
         match parse(item) {
             Ok(value) => Some(value),
@@ -263,17 +215,9 @@ impl Fields<'_> {
         }
     }
 
-    fn required<T>(
-        &mut self,
-        key: &str,
-        parse: impl FnOnce(&Item) -> Result<T, String>,
-    ) -> Option<T> {
+    fn required<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
         if self.table.get(key).is_none() {
-            self.error(
-                1,
-                key,
-                format!("missing; add `{key} = …` to the front matter"),
-            );
+            self.error(1, key, format!("missing; add `{key} = …` to the front matter"));
             return None;
         }
         self.optional(key, parse)
@@ -286,18 +230,14 @@ impl Fields<'_> {
             self.error(
                 line,
                 "image",
-                "expected a table: image = { url = \"…\", alt = \"…\", type = \"image/jpeg\" }"
-                    .to_owned(),
+                "expected a table: image = { url = \"…\", alt = \"…\", type = \"image/jpeg\" }".to_owned(),
             );
             return None;
         };
         let mut problems = Vec::new();
         for (key, _) in table.iter() {
             if !IMAGE_FIELDS.contains(&key) {
-                problems.push(format!(
-                    "unknown key `{key}`; expected one of: {}",
-                    IMAGE_FIELDS.join(", ")
-                ));
+                problems.push(format!("unknown key `{key}`; expected one of: {}", IMAGE_FIELDS.join(", ")));
             }
         }
         let text = |key: &str, problems: &mut Vec<String>| match table.get(key).map(str_of) {
@@ -333,9 +273,7 @@ impl Fields<'_> {
             if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
                 Some(t)
             } else {
-                problems.push(format!(
-                    "`type` {t:?} is not an image media type, e.g. \"image/jpeg\""
-                ));
+                problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
                 None
             }
         });
@@ -345,20 +283,12 @@ impl Fields<'_> {
         for message in problems {
             self.error(line, "image", message);
         }
-        Some(Image {
-            url: url?,
-            alt: alt?,
-            media_type: media_type?,
-            length,
-            width,
-            height,
-        })
+        Some(Image { url: url?, alt: alt?, media_type: media_type?, length, width, height })
     }
 }
 
 fn str_of(item: &Item) -> Result<&str, String> {
-    item.as_str()
-        .ok_or_else(|| format!("expected a string, found {}", item.type_name()))
+    item.as_str().ok_or_else(|| format!("expected a string, found {}", item.type_name()))
 }
 
 fn non_empty(raw: impl AsRef<str>) -> Result<String, String> {
@@ -381,12 +311,9 @@ fn is_xml_char(c: char) -> bool {
 }
 
 fn strings_of(item: &Item) -> Result<Vec<String>, String> {
-    let array = item.as_array().ok_or_else(|| {
-        format!(
-            "expected an array of strings, e.g. [\"a\", \"b\"], found {}",
-            item.type_name()
-        )
-    })?;
+    let array = item
+        .as_array()
+        .ok_or_else(|| format!("expected an array of strings, e.g. [\"a\", \"b\"], found {}", item.type_name()))?;
     array
         .iter()
         .map(|value| {
@@ -403,23 +330,16 @@ fn datetime_of(item: &Item) -> Result<DateTime<Utc>, String> {
         Some(Value::String(s)) => s.value().clone(),
         Some(Value::Datetime(d)) => d.value().to_string(),
         _ => {
-            return Err(format!(
-                "expected an RFC 3339 date, e.g. \"2024-07-29T08:00:00Z\", found {}",
-                item.type_name()
-            ))
+            return Err(format!("expected an RFC 3339 date, e.g. \"2024-07-29T08:00:00Z\", found {}", item.type_name()))
         }
     };
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|dt| dt.with_timezone(&Utc))
-        .map_err(|_| {
-            format!("{raw:?} is not RFC 3339 with a UTC offset, e.g. \"2024-07-29T08:00:00Z\"")
-        })
+        .map_err(|_| format!("{raw:?} is not RFC 3339 with a UTC offset, e.g. \"2024-07-29T08:00:00Z\""))
 }
 
 fn absolute_url(raw: &str, base: &Url) -> Result<Url, String> {
-    let url = base
-        .join(raw.trim())
-        .map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let url = base.join(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
     if matches!(url.scheme(), "http" | "https") {
         Ok(url)
     } else {
@@ -433,10 +353,7 @@ mod tests {
     use crate::config::Settings;
 
     fn channel() -> Channel {
-        let env = [(
-            "HERALD_SERVER__BASE_URL".to_owned(),
-            "https://news.example.org/".to_owned(),
-        )];
+        let env = [("HERALD_SERVER__BASE_URL".to_owned(), "https://news.example.org/".to_owned())];
         Settings::load_with_env(None, env).unwrap().channel
     }
 
@@ -456,80 +373,40 @@ Premier [lien](../autre).
     #[test]
     fn a_good_file_becomes_an_article() {
         let article = parse_article(Path::new("a.md"), GOOD, &channel()).unwrap();
-        assert_eq!(
-            article.url.as_str(),
-            "https://news.example.org/articles/mali"
-        );
+        assert_eq!(article.url.as_str(), "https://news.example.org/articles/mali");
         assert_eq!(article.published.to_rfc3339(), "2024-08-05T06:00:00+00:00");
         assert_eq!(article.updated, article.published);
-        assert_eq!(
-            article.tags.iter().map(Tag::as_str).collect::<Vec<_>>(),
-            ["mali", "sahel"]
-        );
+        assert_eq!(article.tags.iter().map(Tag::as_str).collect::<Vec<_>>(), ["mali", "sahel"]);
         assert_eq!(article.language.as_str(), "fr");
-        assert_eq!(
-            article.image.as_ref().unwrap().url.as_str(),
-            "https://news.example.org/img/a.jpg"
-        );
+        assert_eq!(article.image.as_ref().unwrap().url.as_str(), "https://news.example.org/img/a.jpg");
         let body = article.body_html.unwrap();
-        assert!(
-            body.contains(r#"href="https://news.example.org/autre""#),
-            "{body}"
-        );
+        assert!(body.contains(r#"href="https://news.example.org/autre""#), "{body}");
     }
 
     #[test]
     fn a_bad_date_and_an_unknown_key_are_both_reported_with_their_lines() {
-        let text = GOOD
-            .replace("2024-08-05T08:00:00+02:00", "27/07/2024")
-            .replace("tags =", "colour = \"red\"\ntags =");
+        let text =
+            GOOD.replace("2024-08-05T08:00:00+02:00", "27/07/2024").replace("tags =", "colour = \"red\"\ntags =");
         let errors = parse_article(Path::new("feeds/a.md"), &text, &channel()).unwrap_err();
         let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 2, "{messages:#?}");
-        assert!(
-            messages[0].starts_with("feeds/a.md:6: colour: unknown key"),
-            "{messages:#?}"
-        );
-        assert!(
-            messages[1].starts_with("feeds/a.md:8: published: \"27/07/2024\" is not RFC 3339"),
-            "{messages:#?}"
-        );
+        assert!(messages[0].starts_with("feeds/a.md:6: colour: unknown key"), "{messages:#?}");
+        assert!(messages[1].starts_with("feeds/a.md:8: published: \"27/07/2024\" is not RFC 3339"), "{messages:#?}");
     }
 
     #[test]
     fn missing_fields_point_at_the_opening_line() {
-        let errors = parse_article(
-            Path::new("a.md"),
-            "+++\nslug = \"x\"\n+++\nbody\n",
-            &channel(),
-        )
-        .unwrap_err();
+        let errors = parse_article(Path::new("a.md"), "+++\nslug = \"x\"\n+++\nbody\n", &channel()).unwrap_err();
         let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
         for field in ["id", "title", "summary", "published"] {
-            assert!(
-                messages
-                    .iter()
-                    .any(|m| m.starts_with(&format!("a.md:1: {field}: missing"))),
-                "{messages:#?}"
-            );
+            assert!(messages.iter().any(|m| m.starts_with(&format!("a.md:1: {field}: missing"))), "{messages:#?}");
         }
     }
 
     #[test]
     fn toml_syntax_errors_carry_the_file_line() {
-        let errors = parse_article(
-            Path::new("a.md"),
-            "+++\nid = \"x\"\ntitle = \n+++\n",
-            &channel(),
-        )
-        .unwrap_err();
-        assert!(
-            errors[0]
-                .to_string()
-                .starts_with("a.md:3: front matter is not valid TOML"),
-            "{}",
-            errors[0]
-        );
+        let errors = parse_article(Path::new("a.md"), "+++\nid = \"x\"\ntitle = \n+++\n", &channel()).unwrap_err();
+        assert!(errors[0].to_string().starts_with("a.md:3: front matter is not valid TOML"), "{}", errors[0]);
     }
 
     #[test]
@@ -542,56 +419,27 @@ Premier [lien](../autre).
     fn teasers_have_no_body_and_full_articles_need_one() {
         let teaser = GOOD.replace("slug =", "kind = \"teaser\"\nslug =");
         let errors = parse_article(Path::new("a.md"), &teaser, &channel()).unwrap_err();
-        assert!(
-            errors[0]
-                .to_string()
-                .starts_with("a.md:11: body: a teaser has no body"),
-            "{}",
-            errors[0]
-        );
+        assert!(errors[0].to_string().starts_with("a.md:11: body: a teaser has no body"), "{}", errors[0]);
         let empty = GOOD.replace("Premier [lien](../autre).", "");
         let errors = parse_article(Path::new("a.md"), &empty, &channel()).unwrap_err();
-        assert!(
-            errors[0].to_string().contains("body: a full article needs"),
-            "{}",
-            errors[0]
-        );
+        assert!(errors[0].to_string().contains("body: a full article needs"), "{}", errors[0]);
     }
 
     #[test]
     fn control_characters_are_refused_with_their_line() {
-        let text = GOOD
-            .replace("title = \"Titre\"", "title = \"Ti\\u0001tre\"")
-            .replace("Premier", "Pre\u{7}mier");
+        let text = GOOD.replace("title = \"Titre\"", "title = \"Ti\\u0001tre\"").replace("Premier", "Pre\u{7}mier");
         let errors = parse_article(Path::new("a.md"), &text, &channel()).unwrap_err();
-        let all = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(
-            all.contains("a.md:4: title: contains the control character U+0001"),
-            "{all}"
-        );
-        assert!(
-            all.contains("a.md:11: body: contains the control character U+0007"),
-            "{all}"
-        );
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("a.md:4: title: contains the control character U+0001"), "{all}");
+        assert!(all.contains("a.md:11: body: contains the control character U+0007"), "{all}");
     }
 
     #[test]
     fn image_problems_are_listed() {
         let text = GOOD.replace("type = \"image/jpeg\"", "type = \"jpeg\", colour = 1");
         let errors = parse_article(Path::new("a.md"), &text, &channel()).unwrap_err();
-        let all = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("a.md:8: image: unknown key `colour`"), "{all}");
-        assert!(
-            all.contains("a.md:8: image: `type` \"jpeg\" is not an image media type"),
-            "{all}"
-        );
+        assert!(all.contains("a.md:8: image: `type` \"jpeg\" is not an image media type"), "{all}");
     }
 }

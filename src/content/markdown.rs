@@ -58,36 +58,21 @@ mod tests {
 
     #[test]
     fn relative_links_and_images_become_absolute() {
-        let html = to_html(
-            "[carte](../maps/mali.html) ![Carte](/img/mali.png)",
-            &base(),
-        );
-        assert!(
-            html.contains(r#"href="https://news.example.org/maps/mali.html""#),
-            "{html}"
-        );
-        assert!(
-            html.contains(r#"src="https://news.example.org/img/mali.png""#),
-            "{html}"
-        );
+        let html = to_html("[carte](../maps/mali.html) ![Carte](/img/mali.png)", &base());
+        assert!(html.contains(r#"href="https://news.example.org/maps/mali.html""#), "{html}");
+        assert!(html.contains(r#"src="https://news.example.org/img/mali.png""#), "{html}");
     }
 
     #[test]
     fn scripts_and_event_handlers_are_removed() {
-        let html = to_html(
-            "hello <script>alert(1)</script><img src=x onerror=alert(1)>",
-            &base(),
-        );
+        let html = to_html("hello <script>alert(1)</script><img src=x onerror=alert(1)>", &base());
         assert!(!html.contains("script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
     }
 
     #[test]
     fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
 }

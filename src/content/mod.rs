@@ -42,26 +42,17 @@ pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
     let mut loaded = Loaded::default();
     let mut files = Vec::new();
     if let Err(source) = collect_md_files(dir, &mut files) {
-        loaded.errors.push(ContentError::Read {
-            path: dir.to_owned(),
-            source,
-        });
+        loaded.errors.push(ContentError::Read { path: dir.to_owned(), source });
         return loaded;
     }
     files.sort();
     for path in &files {
         match std::fs::read_to_string(path) {
             Ok(text) => match parse_article(path, &text, channel) {
-                Ok(article) => loaded.articles.push(SourcedArticle {
-                    path: path.clone(),
-                    article,
-                }),
+                Ok(article) => loaded.articles.push(SourcedArticle { path: path.clone(), article }),
                 Err(errors) => loaded.errors.extend(errors),
             },
-            Err(source) => loaded.errors.push(ContentError::Read {
-                path: path.clone(),
-                source,
-            }),
+            Err(source) => loaded.errors.push(ContentError::Read { path: path.clone(), source }),
         }
     }
     loaded.files = files;
@@ -78,15 +69,9 @@ fn reject_clashes(loaded: &mut Loaded) {
     for (field, key_of) in keys {
         let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
         for (index, sourced) in loaded.articles.iter().enumerate() {
-            groups
-                .entry(key_of(&sourced.article))
-                .or_default()
-                .push(index);
+            groups.entry(key_of(&sourced.article)).or_default().push(index);
         }
-        let mut groups: Vec<_> = groups
-            .into_iter()
-            .filter(|(_, members)| members.len() > 1)
-            .collect();
+        let mut groups: Vec<_> = groups.into_iter().filter(|(_, members)| members.len() > 1).collect();
         groups.sort();
         for (key, members) in groups {
             for &this in &members {
@@ -148,22 +133,10 @@ mod tests {
 
     #[test]
     fn the_sample_publication_loads_without_problems() {
-        let loaded = load_dir(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("feeds")
-                .as_path(),
-            &channel(),
-        );
+        let loaded = load_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds").as_path(), &channel());
         assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
         assert_eq!(loaded.articles.len(), 4);
-        assert_eq!(
-            loaded
-                .articles
-                .iter()
-                .filter(|a| a.article.body_html.is_some())
-                .count(),
-            1
-        );
+        assert_eq!(loaded.articles.iter().filter(|a| a.article.body_html.is_some()).count(), 1);
     }
 
     #[test]
@@ -186,9 +159,6 @@ mod tests {
     #[test]
     fn a_missing_directory_is_one_read_error() {
         let loaded = load_dir(Path::new("/nonexistent/herald"), &channel());
-        assert!(matches!(
-            loaded.errors.as_slice(),
-            [ContentError::Read { .. }]
-        ));
+        assert!(matches!(loaded.errors.as_slice(), [ContentError::Read { .. }]));
     }
 }

@@ -58,12 +58,7 @@ impl SiteCache {
     pub async fn build(store: Store, settings: Arc<Settings>) -> Result<Self, StoreError> {
         let state = store.site_state().await?;
         let snapshot = build_snapshot(&store, &settings, state).await?;
-        Ok(Self {
-            current: ArcSwap::from_pointee(snapshot),
-            rebuild: tokio::sync::Mutex::new(()),
-            store,
-            settings,
-        })
+        Ok(Self { current: ArcSwap::from_pointee(snapshot), rebuild: tokio::sync::Mutex::new(()), store, settings })
     }
 
     /// The current snapshot.
@@ -89,11 +84,7 @@ impl SiteCache {
     /// A main feed.
     pub fn feed(&self, format: Format) -> Arc<Representation> {
         let snapshot = self.current.load();
-        snapshot
-            .feeds
-            .get(&format)
-            .cloned()
-            .unwrap_or_else(|| snapshot.not_found.clone())
+        snapshot.feeds.get(&format).cloned().unwrap_or_else(|| snapshot.not_found.clone())
     }
 
     /// The front page.
@@ -117,55 +108,32 @@ impl SiteCache {
     /// kept, so probing random URLs cannot fill memory.
     pub async fn lazy(&self, key: Key) -> Result<Option<Arc<Representation>>, StoreError> {
         let snapshot = self.current.load_full();
-        if let Some(hit) = snapshot
-            .lazy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(Some(hit.clone()));
         }
         let built = build_lazy(&self.store, &self.settings, &snapshot, &key).await?;
         if let Some(rep) = &built {
-            snapshot
-                .lazy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, rep.clone());
+            snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).insert(key, rep.clone());
         }
         Ok(built)
     }
 }
 
-async fn build_snapshot(
-    store: &Store,
-    settings: &Arc<Settings>,
-    state: SiteState,
-) -> Result<Snapshot, StoreError> {
+async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteState) -> Result<Snapshot, StoreError> {
     let articles = store.latest_published(settings.feeds.items).await?;
     let settings = settings.clone();
     let build = move || {
         let channel = &settings.channel;
         let max_age = settings.feeds.max_age;
         let rep = |status, content_type, body| {
-            Arc::new(Representation::new(
-                status,
-                content_type,
-                body,
-                state.changed_at,
-                max_age,
-            ))
+            Arc::new(Representation::new(status, content_type, body, state.changed_at, max_age))
         };
         let feeds = Format::ALL
             .into_iter()
             .map(|format| {
                 (
                     format,
-                    rep(
-                        StatusCode::OK,
-                        format.content_type(),
-                        render::feed(format, channel, &Scope::All, &articles),
-                    ),
+                    rep(StatusCode::OK, format.content_type(), render::feed(format, channel, &Scope::All, &articles)),
                 )
             })
             .collect();
@@ -173,16 +141,8 @@ async fn build_snapshot(
             revision: state.revision,
             changed_at: state.changed_at,
             feeds,
-            front: rep(
-                StatusCode::OK,
-                HTML,
-                render::html::index(channel, &Scope::All, &articles),
-            ),
-            not_found: rep(
-                StatusCode::NOT_FOUND,
-                HTML,
-                render::html::not_found(channel),
-            ),
+            front: rep(StatusCode::OK, HTML, render::html::index(channel, &Scope::All, &articles)),
+            not_found: rep(StatusCode::NOT_FOUND, HTML, render::html::not_found(channel)),
             license: rep(StatusCode::OK, HTML, render::html::license(channel)),
             lazy: Mutex::new(HashMap::new()),
         }
@@ -190,10 +150,7 @@ async fn build_snapshot(
     // Rendering and compressing a thousand items is CPU work: keep it off the reactor.
     tokio::task::spawn_blocking(build)
         .await
-        .map_err(|e| StoreError::Corrupt {
-            id: "snapshot".into(),
-            message: e.to_string(),
-        })
+        .map_err(|e| StoreError::Corrupt { id: "snapshot".into(), message: e.to_string() })
 }
 
 async fn build_lazy(
@@ -204,19 +161,11 @@ async fn build_lazy(
 ) -> Result<Option<Arc<Representation>>, StoreError> {
     let channel = &settings.channel;
     let rep = |status, content_type, body| {
-        Some(Arc::new(Representation::new(
-            status,
-            content_type,
-            body,
-            snapshot.changed_at,
-            settings.feeds.max_age,
-        )))
+        Some(Arc::new(Representation::new(status, content_type, body, snapshot.changed_at, settings.feeds.max_age)))
     };
     Ok(match key {
         Key::TagFeed(tag, format) => {
-            let articles = store
-                .latest_published_with_tag(tag, settings.feeds.items)
-                .await?;
+            let articles = store.latest_published_with_tag(tag, settings.feeds.items).await?;
             if articles.is_empty() {
                 return Ok(None);
             }
@@ -227,25 +176,17 @@ async fn build_lazy(
             )
         }
         Key::TagPage(tag) => {
-            let articles = store
-                .latest_published_with_tag(tag, settings.feeds.items)
-                .await?;
+            let articles = store.latest_published_with_tag(tag, settings.feeds.items).await?;
             if articles.is_empty() {
                 return Ok(None);
             }
-            rep(
-                StatusCode::OK,
-                HTML,
-                render::html::index(channel, &Scope::Tag(tag.clone()), &articles),
-            )
+            rep(StatusCode::OK, HTML, render::html::index(channel, &Scope::Tag(tag.clone()), &articles))
         }
         Key::Article(slug) => match store.article_by_slug(slug).await? {
             None => None,
-            Some(article) if article.is_published() => rep(
-                StatusCode::OK,
-                HTML,
-                render::html::article(channel, &article),
-            ),
+            Some(article) if article.is_published() => {
+                rep(StatusCode::OK, HTML, render::html::article(channel, &article))
+            }
             Some(_) => rep(StatusCode::GONE, HTML, render::html::gone(channel)),
         },
     })

@@ -39,18 +39,9 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(front))
-        .route(
-            "/feed.rss",
-            get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Rss)),
-        )
-        .route(
-            "/feed.atom",
-            get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)),
-        )
-        .route(
-            "/feed.json",
-            get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)),
-        )
+        .route("/feed.rss", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Rss)))
+        .route("/feed.atom", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)))
+        .route("/feed.json", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)))
         .route("/articles/{slug}", get(article))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
@@ -58,10 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .with_state(state)
 }
 
@@ -129,11 +117,7 @@ async fn healthz(State(app): State<AppState>) -> Response {
         Ok(()) => Json(serde_json::json!({ "status": "ok", "revision": revision })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable" })),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" }))).into_response()
         }
     }
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use axum::body::Body;
 use axum::http::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, LAST_MODIFIED, VARY,
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -65,22 +65,14 @@ impl Representation {
         let digest = Sha256::digest(&body);
         let tag = hex::encode(&digest[..16]);
         let etag = |suffix: &str| {
-            HeaderValue::from_str(&format!("\"{tag}{suffix}\""))
-                .expect("hex digits are a valid header value")
+            HeaderValue::from_str(&format!("\"{tag}{suffix}\"")).expect("hex digits are a valid header value")
         };
         let compressible = body.len() >= MIN_COMPRESS;
-        let gzip = compressible.then(|| Variant {
-            body: gzip(&body).into(),
-            etag: etag("-gz"),
-        });
-        let brotli = compressible.then(|| Variant {
-            body: brotli(&body).into(),
-            etag: etag("-br"),
-        });
+        let gzip = compressible.then(|| Variant { body: gzip(&body).into(), etag: etag("-gz") });
+        let brotli = compressible.then(|| Variant { body: brotli(&body).into(), etag: etag("-br") });
         let modified: std::time::SystemTime = last_modified.into();
         let cache_control = if status.is_success() {
-            HeaderValue::from_str(&format!("public, max-age={max_age}"))
-                .expect("digits are a valid header value")
+            HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("digits are a valid header value")
         } else {
             HeaderValue::from_static("public, max-age=60")
         };
@@ -91,10 +83,7 @@ impl Representation {
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
                 .expect("an HTTP date is a valid header value"),
             modified,
-            identity: Variant {
-                body: body.into(),
-                etag: etag(""),
-            },
+            identity: Variant { body: body.into(), etag: etag("") },
             tag,
             gzip,
             brotli,
@@ -121,16 +110,9 @@ impl Representation {
             None => (&self.identity, None),
         };
         let not_modified = self.status == StatusCode::OK && self.not_modified(request);
-        let mut response = if not_modified {
-            Response::new(Body::empty())
-        } else {
-            Response::new(Body::from(variant.body.clone()))
-        };
-        *response.status_mut() = if not_modified {
-            StatusCode::NOT_MODIFIED
-        } else {
-            self.status
-        };
+        let mut response =
+            if not_modified { Response::new(Body::empty()) } else { Response::new(Body::from(variant.body.clone())) };
+        *response.status_mut() = if not_modified { StatusCode::NOT_MODIFIED } else { self.status };
         let headers = response.headers_mut();
         headers.insert(ETAG, variant.etag.clone());
         headers.insert(CACHE_CONTROL, self.cache_control.clone());
@@ -190,11 +172,7 @@ pub fn negotiate(header: Option<&HeaderValue>) -> Encoding {
         let mut parts = item.split(';');
         let name = parts.next().unwrap_or("").trim();
         let q = parts
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-            })
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         if name.eq_ignore_ascii_case("br") {
@@ -217,16 +195,9 @@ pub fn negotiate(header: Option<&HeaderValue>) -> Encoding {
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 3),
-        flate2::Compression::best(),
-    );
-    encoder
-        .write_all(body)
-        .expect("compressing into memory cannot fail");
-    encoder
-        .finish()
-        .expect("compressing into memory cannot fail")
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), flate2::Compression::best());
+    encoder.write_all(body).expect("compressing into memory cannot fail");
+    encoder.finish().expect("compressing into memory cannot fail")
 }
 
 /// Brotli runs once per publish, so it can be thorough; above 256 KiB the
@@ -236,13 +207,8 @@ fn gzip(body: &[u8]) -> Vec<u8> {
 fn brotli(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() / 3);
     let quality = if body.len() <= 256 * 1024 { 10 } else { 7 };
-    let params = brotli::enc::BrotliEncoderParams {
-        quality,
-        lgwin: 22,
-        ..Default::default()
-    };
-    brotli::BrotliCompress(&mut &body[..], &mut out, &params)
-        .expect("compressing into memory cannot fail");
+    let params = brotli::enc::BrotliEncoderParams { quality, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("compressing into memory cannot fail");
     out
 }
 
@@ -261,28 +227,16 @@ mod tests {
     fn representation() -> Representation {
         let body = "<feed>".repeat(200).into_bytes();
         let modified = DateTime::from_timestamp(1_722_844_800, 0).unwrap();
-        Representation::new(
-            StatusCode::OK,
-            "application/atom+xml; charset=utf-8",
-            body,
-            modified,
-            300,
-        )
+        Representation::new(StatusCode::OK, "application/atom+xml; charset=utf-8", body, modified, 300)
     }
 
     #[test]
     fn accept_encoding_prefers_brotli_and_honours_q_zero() {
         let value = |s: &str| HeaderValue::from_str(s).unwrap();
         assert_eq!(negotiate(None), Encoding::Identity);
-        assert_eq!(
-            negotiate(Some(&value("gzip, deflate, br"))),
-            Encoding::Brotli
-        );
+        assert_eq!(negotiate(Some(&value("gzip, deflate, br"))), Encoding::Brotli);
         assert_eq!(negotiate(Some(&value("gzip"))), Encoding::Gzip);
-        assert_eq!(
-            negotiate(Some(&value("br;q=0, gzip;q=0.5"))),
-            Encoding::Gzip
-        );
+        assert_eq!(negotiate(Some(&value("br;q=0, gzip;q=0.5"))), Encoding::Gzip);
         assert_eq!(negotiate(Some(&value("gzip;q=0"))), Encoding::Identity);
         assert_eq!(negotiate(Some(&value("*"))), Encoding::Brotli);
         assert_eq!(negotiate(Some(&value("identity"))), Encoding::Identity);
@@ -291,24 +245,10 @@ mod tests {
     #[test]
     fn any_variant_etag_revalidates_and_others_do_not() {
         let rep = representation();
-        let etag = rep.respond(&HeaderMap::new()).headers()[ETAG]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let gz = rep
-            .respond(&headers(&[("accept-encoding", "gzip")]))
-            .headers()[ETAG]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let etag = rep.respond(&HeaderMap::new()).headers()[ETAG].to_str().unwrap().to_owned();
+        let gz = rep.respond(&headers(&[("accept-encoding", "gzip")])).headers()[ETAG].to_str().unwrap().to_owned();
         assert_ne!(etag, gz);
-        for candidate in [
-            etag.clone(),
-            gz.clone(),
-            format!("W/{gz}"),
-            format!("\"nope\", {etag}"),
-            "*".to_owned(),
-        ] {
+        for candidate in [etag.clone(), gz.clone(), format!("W/{gz}"), format!("\"nope\", {etag}"), "*".to_owned()] {
             let response = rep.respond(&headers(&[("if-none-match", &candidate)]));
             assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{candidate}");
             assert_eq!(response.headers()[ETAG], etag.as_str());
@@ -322,16 +262,8 @@ mod tests {
         let rep = representation();
         let same = "Mon, 05 Aug 2024 08:00:00 GMT";
         let before = "Mon, 05 Aug 2024 07:59:59 GMT";
-        assert_eq!(
-            rep.respond(&headers(&[("if-modified-since", same)]))
-                .status(),
-            StatusCode::NOT_MODIFIED
-        );
-        assert_eq!(
-            rep.respond(&headers(&[("if-modified-since", before)]))
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(rep.respond(&headers(&[("if-modified-since", same)])).status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(rep.respond(&headers(&[("if-modified-since", before)])).status(), StatusCode::OK);
         let both = headers(&[("if-modified-since", same), ("if-none-match", "\"other\"")]);
         assert_eq!(rep.respond(&both).status(), StatusCode::OK);
     }

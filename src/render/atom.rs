@@ -1,8 +1,6 @@
 //! Atom 1.0 (RFC 4287), built with `atom_syndication`.
 
-use atom_syndication::{
-    Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig,
-};
+use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
 use super::{authors, content_html, last_updated, visible, Format, Scope};
 use crate::article::Article;
@@ -18,16 +16,8 @@ pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
         updated: last_updated(articles).fixed_offset(),
         authors: vec![person(&channel.author)],
         links: vec![
-            link(
-                "self",
-                scope.feed_url(channel, Format::Atom).as_str(),
-                Some(Format::Atom.link_type()),
-            ),
-            link(
-                "alternate",
-                scope.page_url(channel).as_str(),
-                Some("text/html"),
-            ),
+            link("self", scope.feed_url(channel, Format::Atom).as_str(), Some(Format::Atom.link_type())),
+            link("alternate", scope.page_url(channel).as_str(), Some("text/html")),
             link("license", channel.license_url.as_str(), None),
         ],
         rights: Some(Text::plain(channel.rights.clone())).filter(|r| !r.value.is_empty()),
@@ -38,32 +28,18 @@ pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         }),
         lang: Some(channel.language.as_str().to_owned()),
-        entries: visible(articles)
-            .map(|article| entry(channel, article))
-            .collect(),
+        entries: visible(articles).map(|article| entry(channel, article)).collect(),
         ..Default::default()
     };
-    let config = WriteConfig {
-        write_document_declaration: true,
-        indent_size: Some(2),
-    };
-    feed.write_with_config(Vec::new(), config)
-        .expect("writing XML to memory cannot fail")
+    let config = WriteConfig { write_document_declaration: true, indent_size: Some(2) };
+    feed.write_with_config(Vec::new(), config).expect("writing XML to memory cannot fail")
 }
 
 fn entry(channel: &Channel, article: &Article) -> Entry {
     // xml:lang is inherited from the feed; say it only where the article differs.
     let lang = (article.language != channel.language).then(|| article.language.as_str().to_owned());
     let mut links = vec![link("alternate", article.url.as_str(), Some("text/html"))];
-    links.push(link(
-        "license",
-        article
-            .license
-            .as_ref()
-            .unwrap_or(&channel.license_url)
-            .as_str(),
-        None,
-    ));
+    links.push(link("license", article.license.as_ref().unwrap_or(&channel.license_url).as_str(), None));
     if let Some(image) = &article.image {
         let mut enclosure = link("enclosure", image.url.as_str(), Some(&image.media_type));
         enclosure.title = Some(image.alt.clone());
@@ -73,17 +49,11 @@ fn entry(channel: &Channel, article: &Article) -> Entry {
     Entry {
         // RFC 4287 §4.2.6: atom:id never changes, so it is the stable article id.
         id: article.id.to_string(),
-        title: Text {
-            lang: lang.clone(),
-            ..Text::plain(article.title.clone())
-        },
+        title: Text { lang: lang.clone(), ..Text::plain(article.title.clone()) },
         updated: article.updated.fixed_offset(),
         published: Some(article.published.fixed_offset()),
         authors: authors(channel, article).into_iter().map(person).collect(),
-        summary: Some(Text {
-            lang: lang.clone(),
-            ..Text::plain(article.summary.clone())
-        }),
+        summary: Some(Text { lang: lang.clone(), ..Text::plain(article.summary.clone()) }),
         content: content_html(article).map(|html| Content {
             value: Some(html),
             content_type: Some("html".to_owned()),
@@ -93,11 +63,7 @@ fn entry(channel: &Channel, article: &Article) -> Entry {
         categories: article
             .tags
             .iter()
-            .map(|tag| Category {
-                term: tag.to_string(),
-                scheme: None,
-                label: None,
-            })
+            .map(|tag| Category { term: tag.to_string(), scheme: None, label: None })
             .collect(),
         links,
         rights: Some(Text::plain(channel.rights.clone())).filter(|r| !r.value.is_empty()),
@@ -106,19 +72,11 @@ fn entry(channel: &Channel, article: &Article) -> Entry {
 }
 
 fn person(name: &str) -> Person {
-    Person {
-        name: name.to_owned(),
-        ..Default::default()
-    }
+    Person { name: name.to_owned(), ..Default::default() }
 }
 
 fn link(rel: &str, href: &str, media_type: Option<&str>) -> Link {
-    Link {
-        href: href.to_owned(),
-        rel: rel.to_owned(),
-        mime_type: media_type.map(str::to_owned),
-        ..Default::default()
-    }
+    Link { href: href.to_owned(), rel: rel.to_owned(), mime_type: media_type.map(str::to_owned), ..Default::default() }
 }
 
 #[cfg(test)]
@@ -139,10 +97,7 @@ mod tests {
         assert!(text.contains(r#"xml:lang="fr""#), "{text}");
         assert_eq!(parsed.id(), "https://news.example.org/");
         assert_eq!(parsed.updated().to_rfc3339(), "2024-08-06T09:30:00+00:00");
-        assert!(parsed
-            .links()
-            .iter()
-            .any(|l| l.rel() == "self" && l.href() == "https://news.example.org/feed.atom"));
+        assert!(parsed.links().iter().any(|l| l.rel() == "self" && l.href() == "https://news.example.org/feed.atom"));
     }
 
     #[test]
@@ -151,10 +106,7 @@ mod tests {
         assert_eq!(parsed.entries().len(), 2);
         let entry = &parsed.entries()[0];
         assert_eq!(entry.id(), "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8");
-        assert_eq!(
-            entry.published().unwrap().to_rfc3339(),
-            "2024-08-05T08:00:00+00:00"
-        );
+        assert_eq!(entry.published().unwrap().to_rfc3339(), "2024-08-05T08:00:00+00:00");
         assert_eq!(entry.updated().to_rfc3339(), "2024-08-06T09:30:00+00:00");
         assert_eq!(entry.content().unwrap().content_type(), Some("html"));
         assert!(entry
@@ -163,10 +115,7 @@ mod tests {
             .value()
             .unwrap()
             .contains("<img src=\"https://news.example.org/img/carte.jpg\""));
-        assert_eq!(
-            entry.summary().unwrap().value,
-            "Le 27 juillet, un convoi <tombe> dans une embuscade."
-        );
+        assert_eq!(entry.summary().unwrap().value, "Le 27 juillet, un convoi <tombe> dans une embuscade.");
         let rels: Vec<&str> = entry.links().iter().map(|l| l.rel()).collect();
         assert_eq!(rels, ["alternate", "license", "enclosure"]);
         assert_eq!(entry.categories()[1].term(), "wagner");

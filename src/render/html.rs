@@ -45,14 +45,8 @@ const FRENCH: Labels = Labels {
     updated: "mis à jour",
     empty: "Rien n’a encore été publié.",
     home: "Retour à l’accueil",
-    not_found: (
-        "Page introuvable",
-        "Aucune page ne correspond à cette adresse.",
-    ),
-    gone: (
-        "Article retiré",
-        "Cet article a été retiré par la rédaction.",
-    ),
+    not_found: ("Page introuvable", "Aucune page ne correspond à cette adresse."),
+    gone: ("Article retiré", "Cet article a été retiré par la rédaction."),
     license: "Conditions de republication",
 };
 
@@ -62,10 +56,7 @@ const ENGLISH: Labels = Labels {
     empty: "Nothing has been published yet.",
     home: "Back to the front page",
     not_found: ("Page not found", "No page matches this address."),
-    gone: (
-        "Article retracted",
-        "The newsroom has retracted this article.",
-    ),
+    gone: ("Article retracted", "The newsroom has retracted this article."),
     license: "Republishing terms",
 };
 
@@ -125,10 +116,7 @@ struct MessagePage<'a> {
 fn render(template: &impl Template) -> Vec<u8> {
     // The templates are compiled in and their inputs are plain values, so
     // rendering cannot fail short of running out of memory.
-    template
-        .render()
-        .expect("rendering a compiled template to memory cannot fail")
-        .into_bytes()
+    template.render().expect("rendering a compiled template to memory cannot fail").into_bytes()
 }
 
 /// The front page (`Scope::All`) or a tag page: the published articles, newest first.
@@ -190,31 +178,17 @@ mod tests {
 
     #[test]
     fn the_front_page_advertises_every_feed_and_lists_published_articles() {
-        let page = String::from_utf8(index(
-            &channel(),
-            &Scope::All,
-            &[full(), teaser(), retracted()],
-        ))
-        .unwrap();
+        let page = String::from_utf8(index(&channel(), &Scope::All, &[full(), teaser(), retracted()])).unwrap();
         assert!(page.contains(r#"<html lang="fr">"#));
         for (ty, href) in [
             ("application/rss+xml", "https://news.example.org/feed.rss"),
             ("application/atom+xml", "https://news.example.org/feed.atom"),
-            (
-                "application/feed+json",
-                "https://news.example.org/feed.json",
-            ),
+            ("application/feed+json", "https://news.example.org/feed.json"),
         ] {
-            assert!(
-                page.contains(&format!(r#"<link rel="alternate" type="{ty}""#)),
-                "{ty}"
-            );
+            assert!(page.contains(&format!(r#"<link rel="alternate" type="{ty}""#)), "{ty}");
             assert!(page.contains(href), "{href}");
         }
-        assert!(
-            page.contains("Mali : l’embuscade de Tin Zaouatine &#38; ses suites"),
-            "{page}"
-        );
+        assert!(page.contains("Mali : l’embuscade de Tin Zaouatine &#38; ses suites"), "{page}");
         assert!(page.contains("https://news.example.org/articles/chili"));
         assert!(!page.contains("articles/retire"));
     }
@@ -223,13 +197,8 @@ mod tests {
     fn an_article_page_has_its_body_opengraph_and_escaped_text() {
         let page = String::from_utf8(article(&channel(), &full())).unwrap();
         assert!(page.contains("<p>Premier paragraphe.</p>"));
-        assert!(page.contains(
-            r#"<meta property="og:image" content="https://news.example.org/img/carte.jpg">"#
-        ));
-        assert!(
-            page.contains("un convoi &#60;tombe&#62;") || page.contains("un convoi &lt;tombe&gt;"),
-            "{page}"
-        );
+        assert!(page.contains(r#"<meta property="og:image" content="https://news.example.org/img/carte.jpg">"#));
+        assert!(page.contains("un convoi &#60;tombe&#62;") || page.contains("un convoi &lt;tombe&gt;"), "{page}");
         assert!(page.contains(r#"href="https://news.example.org/tags/mali""#));
     }
 }

@@ -58,12 +58,8 @@ pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
         description: &channel.description,
         icon: channel.icon.as_ref().map(url::Url::as_str),
         language: channel.language.as_str(),
-        authors: vec![Author {
-            name: &channel.author,
-        }],
-        items: visible(articles)
-            .map(|article| item(channel, article))
-            .collect(),
+        authors: vec![Author { name: &channel.author }],
+        items: visible(articles).map(|article| item(channel, article)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&feed).expect("serializing to memory cannot fail");
     bytes.push(b'\n');
@@ -80,16 +76,9 @@ fn item<'a>(channel: &'a Channel, article: &'a Article) -> JsonItem<'a> {
         content_text: content_html.is_none().then_some(article.summary.as_str()),
         content_html,
         image: article.image.as_ref().map(|i| i.url.as_str()),
-        date_published: article
-            .published
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        date_modified: article
-            .updated
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        authors: authors(channel, article)
-            .into_iter()
-            .map(|name| Author { name })
-            .collect(),
+        date_published: article.published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        date_modified: article.updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        authors: authors(channel, article).into_iter().map(|name| Author { name }).collect(),
         tags: article.tags.iter().map(|t| t.as_str()).collect(),
         language: article.language.as_str(),
     }
@@ -111,23 +100,14 @@ mod tests {
         assert_eq!(json["language"], "fr");
         let items = json["items"].as_array().unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(
-            items[0]["id"],
-            "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8"
-        );
+        assert_eq!(items[0]["id"], "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8");
         assert_eq!(items[0]["date_published"], "2024-08-05T08:00:00Z");
         assert_eq!(items[0]["date_modified"], "2024-08-06T09:30:00Z");
         assert_eq!(items[0]["image"], "https://news.example.org/img/carte.jpg");
         assert_eq!(items[0]["tags"], serde_json::json!(["mali", "wagner"]));
-        assert!(items[0]["content_html"]
-            .as_str()
-            .unwrap()
-            .starts_with("<figure><img"));
+        assert!(items[0]["content_html"].as_str().unwrap().starts_with("<figure><img"));
         assert!(items[1].get("content_html").is_none());
-        assert_eq!(
-            items[1]["content_text"],
-            "Les protestations se poursuivent."
-        );
+        assert_eq!(items[1]["content_text"], "Les protestations se poursuivent.");
         assert_eq!(items[1]["authors"][0]["name"], "La rédaction");
     }
 
@@ -135,10 +115,7 @@ mod tests {
     fn a_tag_feed_has_its_own_title_and_urls() {
         let scope = Scope::Tag(crate::article::Tag::parse("mali").unwrap());
         let json: Value = serde_json::from_slice(&feed(&channel(), &scope, &[full()])).unwrap();
-        assert_eq!(
-            json["feed_url"],
-            "https://news.example.org/tags/mali/feed.json"
-        );
+        assert_eq!(json["feed_url"], "https://news.example.org/tags/mali/feed.json");
         assert_eq!(json["home_page_url"], "https://news.example.org/tags/mali");
         assert!(json["title"].as_str().unwrap().ends_with("#mali"));
     }

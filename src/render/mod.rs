@@ -8,6 +8,7 @@
 pub mod atom;
 pub mod html;
 pub mod json;
+pub mod note;
 pub mod rss;
 
 use chrono::{DateTime, Utc};
@@ -126,10 +127,7 @@ fn visible(articles: &[Article]) -> impl Iterator<Item = &Article> {
 /// The newest `updated` among the visible articles: the feed's own update time.
 /// An empty feed uses the Unix epoch, a fixed value, since renderers read no clock.
 fn last_updated(articles: &[Article]) -> DateTime<Utc> {
-    visible(articles)
-        .map(|a| a.updated)
-        .max()
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    visible(articles).map(|a| a.updated).max().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
 /// The authors of an article, or the channel's byline when it names none.
@@ -172,10 +170,7 @@ pub(crate) mod fixtures {
     use crate::config::Settings;
 
     pub fn channel() -> Channel {
-        let env = [(
-            "HERALD_SERVER__BASE_URL".to_owned(),
-            "https://news.example.org/".to_owned(),
-        )];
+        let env = [("HERALD_SERVER__BASE_URL".to_owned(), "https://news.example.org/".to_owned())];
         Settings::load_with_env(None, env).unwrap().channel
     }
 
@@ -248,29 +243,21 @@ mod properties {
     use crate::article::ArticleId;
 
     fn text() -> impl Strategy<Value = String> {
-        "[<>&\"' a-zA-Zéèà€💡\\PC]{1,40}"
-            .prop_map(|s| s.trim().to_owned())
-            .prop_filter("non-empty", |s| !s.is_empty())
+        "[<>&\"' a-zA-Zéèà€💡\\PC]{1,40}".prop_map(|s| s.trim().to_owned()).prop_filter("non-empty", |s| !s.is_empty())
     }
 
     fn article() -> impl Strategy<Value = Article> {
-        (
-            any::<bool>(),
-            text(),
-            text(),
-            proptest::collection::vec("[a-zé0-9_]{1,12}", 0..4),
-            any::<u128>(),
-        )
-            .prop_map(|(is_full, title, summary, tags, id)| {
+        (any::<bool>(), text(), text(), proptest::collection::vec("[a-zé0-9_]{1,12}", 0..4), any::<u128>()).prop_map(
+            |(is_full, title, summary, tags, id)| {
                 let mut article = if is_full { full() } else { teaser() };
-                article.id =
-                    ArticleId::parse(&uuid::Uuid::from_u128(id).hyphenated().to_string()).unwrap();
+                article.id = ArticleId::parse(&uuid::Uuid::from_u128(id).hyphenated().to_string()).unwrap();
                 article.title = title;
                 article.summary = summary;
                 article.tags = tags.iter().map(|t| Tag::parse(t).unwrap()).collect();
                 article.tags.dedup();
                 article
-            })
+            },
+        )
     }
 
     proptest! {

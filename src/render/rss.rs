@@ -42,14 +42,11 @@ pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
                 ..Default::default()
             }],
         }),
-        items: visible(articles)
-            .map(|article| item(channel, article))
-            .collect(),
+        items: visible(articles).map(|article| item(channel, article)).collect(),
         namespaces,
         ..Default::default()
     };
-    rss.pretty_write_to(Vec::new(), b' ', 2)
-        .expect("writing XML to memory cannot fail")
+    rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing XML to memory cannot fail")
 }
 
 fn item(channel: &Channel, article: &Article) -> Item {
@@ -64,19 +61,9 @@ fn item(channel: &Channel, article: &Article) -> Item {
         link: Some(article.url.to_string()),
         // <description> is read as HTML; the summary is plain text.
         description: Some(escape(&article.summary).into_owned()),
-        guid: Some(Guid {
-            value: article.id.to_string(),
-            permalink: false,
-        }),
+        guid: Some(Guid { value: article.id.to_string(), permalink: false }),
         pub_date: Some(article.published.to_rfc2822()),
-        categories: article
-            .tags
-            .iter()
-            .map(|tag| Category {
-                name: tag.to_string(),
-                domain: None,
-            })
-            .collect(),
+        categories: article.tags.iter().map(|tag| Category { name: tag.to_string(), domain: None }).collect(),
         content: content_html(article),
         enclosure: article.image.as_ref().map(|image| Enclosure {
             url: image.url.to_string(),
@@ -85,10 +72,7 @@ fn item(channel: &Channel, article: &Article) -> Item {
             mime_type: image.media_type.clone(),
         }),
         dublin_core_ext: Some(DublinCoreExtension {
-            creators: authors(channel, article)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            creators: authors(channel, article).into_iter().map(str::to_owned).collect(),
             ..Default::default()
         }),
         extensions,
@@ -120,12 +104,7 @@ fn media_content(image: &Image) -> Extension {
     };
     let mut children = BTreeMap::new();
     children.insert("media:description".to_owned(), vec![description]);
-    Extension {
-        name: "media:content".to_owned(),
-        value: None,
-        attrs,
-        children,
-    }
+    Extension { name: "media:content".to_owned(), value: None, attrs, children }
 }
 
 #[cfg(test)]
@@ -144,24 +123,12 @@ mod tests {
         assert_eq!(parsed.language(), Some("fr"));
         let item = &parsed.items()[0];
         let guid = item.guid().unwrap();
-        assert_eq!(
-            guid.value(),
-            "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8"
-        );
+        assert_eq!(guid.value(), "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8");
         assert!(!guid.is_permalink());
         assert_eq!(item.pub_date(), Some("Mon, 5 Aug 2024 08:00:00 +0000"));
         assert_eq!(item.dublin_core_ext().unwrap().creators(), ["La rédaction"]);
-        assert_eq!(
-            item.categories()
-                .iter()
-                .map(|c| c.name())
-                .collect::<Vec<_>>(),
-            ["mali", "wagner"]
-        );
-        assert_eq!(
-            parsed.last_build_date(),
-            Some("Tue, 6 Aug 2024 09:30:00 +0000")
-        );
+        assert_eq!(item.categories().iter().map(|c| c.name()).collect::<Vec<_>>(), ["mali", "wagner"]);
+        assert_eq!(parsed.last_build_date(), Some("Tue, 6 Aug 2024 09:30:00 +0000"));
         let self_link = &parsed.atom_ext().unwrap().links()[0];
         assert_eq!(self_link.href(), "https://news.example.org/feed.rss");
     }
@@ -174,15 +141,9 @@ mod tests {
         assert_eq!(enclosure.url(), "https://news.example.org/img/carte.jpg");
         assert_eq!(enclosure.length(), "48213");
         let media = &item.extensions()["media"]["content"][0];
-        assert_eq!(
-            media.attrs()["url"],
-            "https://news.example.org/img/carte.jpg"
-        );
+        assert_eq!(media.attrs()["url"], "https://news.example.org/img/carte.jpg");
         let content = item.content().unwrap();
-        assert!(
-            content.starts_with("<figure><img src=\"https://news.example.org/img/carte.jpg\""),
-            "{content}"
-        );
+        assert!(content.starts_with("<figure><img src=\"https://news.example.org/img/carte.jpg\""), "{content}");
         assert!(content.contains("<p>Premier paragraphe.</p>"));
     }
 
@@ -190,14 +151,8 @@ mod tests {
     fn summaries_are_escaped_and_teasers_have_no_content() {
         let parsed = render(&[teaser(), full()]);
         assert_eq!(parsed.items()[0].content(), None);
-        assert_eq!(
-            parsed.items()[1].description(),
-            Some("Le 27 juillet, un convoi &lt;tombe&gt; dans une embuscade.")
-        );
-        assert_eq!(
-            parsed.items()[0].dublin_core_ext().unwrap().creators(),
-            ["La rédaction"]
-        );
+        assert_eq!(parsed.items()[1].description(), Some("Le 27 juillet, un convoi &lt;tombe&gt; dans une embuscade."));
+        assert_eq!(parsed.items()[0].dublin_core_ext().unwrap().creators(), ["La rédaction"]);
     }
 
     #[test]

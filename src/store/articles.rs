@@ -82,13 +82,37 @@ impl Store {
         rows.iter().map(decode).collect()
     }
 
+    /// One page of published articles, newest first.
+    pub async fn published_page(&self, limit: usize, offset: usize) -> Result<Vec<Article>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit_param(limit))
+        .bind(limit_param(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Number of published articles.
+    pub async fn published_count(&self) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The article with this id, published or retracted.
+    pub async fn article_by_id(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        let row = sqlx::query("SELECT id, data FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
     /// The newest published articles carrying `tag`, newest first.
     #[tracing::instrument(skip(self), fields(tag = %tag), err)]
-    pub async fn latest_published_with_tag(
-        &self,
-        tag: &Tag,
-        limit: usize,
-    ) -> Result<Vec<Article>, StoreError> {
+    pub async fn latest_published_with_tag(&self, tag: &Tag, limit: usize) -> Result<Vec<Article>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.id, a.data FROM articles a JOIN article_tags t ON t.article_id = a.id \
              WHERE t.tag = $1 AND a.state = 'published' ORDER BY a.published DESC, a.id DESC LIMIT $2",
@@ -121,10 +145,7 @@ impl Store {
             .map(|row| {
                 let id: String = row.try_get("id")?;
                 Ok(TrackedFile {
-                    id: ArticleId::parse(&id).map_err(|message| StoreError::Corrupt {
-                        id: id.clone(),
-                        message,
-                    })?,
+                    id: ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id: id.clone(), message })?,
                     slug: row.try_get("slug")?,
                     source: row.try_get("source")?,
                 })
@@ -141,11 +162,7 @@ impl Store {
     /// An edit whose `updated` is not after the stored one gets `updated =
     /// now`, so readers see the change; `published` never moves.
     #[tracing::instrument(skip_all, fields(submissions = submissions.len()), err)]
-    pub async fn sync(
-        &self,
-        submissions: &[Submission<'_>],
-        now: DateTime<Utc>,
-    ) -> Result<SyncReport, StoreError> {
+    pub async fn sync(&self, submissions: &[Submission<'_>], now: DateTime<Utc>) -> Result<SyncReport, StoreError> {
         let now = now.trunc_subsecs(0);
         let mut tx = self.pool.begin().await?;
         take_write_lock(&mut tx).await?;
@@ -153,16 +170,9 @@ impl Store {
         for submission in submissions {
             let article = submission.article;
             let fingerprint = fingerprint(article);
-            let conflict = |field, message| Conflict {
-                source: submission.source.map(str::to_owned),
-                field,
-                message,
-            };
+            let conflict = |field, message| Conflict { source: submission.source.map(str::to_owned), field, message };
             let stored = fetch_row(&mut tx, &article.id).await?;
-            if let Some(owner) = slug_owner(&mut tx, &article.slug)
-                .await?
-                .filter(|owner| owner != &article.id)
-            {
+            if let Some(owner) = slug_owner(&mut tx, &article.slug).await?.filter(|owner| owner != &article.id) {
                 report.conflicts.push(conflict(
                     "slug",
                     format!(
@@ -173,16 +183,7 @@ impl Store {
                 continue;
             }
             let Some(stored) = stored else {
-                write_article(
-                    &mut tx,
-                    article,
-                    submission.source,
-                    &fingerprint,
-                    1,
-                    now,
-                    true,
-                )
-                .await?;
+                write_article(&mut tx, article, submission.source, &fingerprint, 1, now, true).await?;
                 report.created.push(article.slug.to_string());
                 continue;
             };
@@ -212,22 +213,9 @@ impl Store {
             comparable.updated = old.updated;
             let content_changed = comparable != *old;
             if new.updated <= old.updated {
-                new.updated = if content_changed {
-                    now.max(old.updated + TimeDelta::seconds(1))
-                } else {
-                    old.updated
-                };
+                new.updated = if content_changed { now.max(old.updated + TimeDelta::seconds(1)) } else { old.updated };
             }
-            write_article(
-                &mut tx,
-                &new,
-                submission.source,
-                &fingerprint,
-                stored.revision + 1,
-                now,
-                false,
-            )
-            .await?;
+            write_article(&mut tx, &new, submission.source, &fingerprint, stored.revision + 1, now, false).await?;
             if old.state == State::Published && new.state == State::Retracted {
                 report.retracted.push(new.slug.to_string());
             } else {
@@ -244,11 +232,7 @@ impl Store {
     /// Retracts the given published articles (used by `publish --prune`).
     /// Returns the slugs retracted.
     #[tracing::instrument(skip_all, fields(count = ids.len()), err)]
-    pub async fn retract(
-        &self,
-        ids: &[ArticleId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<String>, StoreError> {
+    pub async fn retract(&self, ids: &[ArticleId], now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let now = now.trunc_subsecs(0);
         let mut tx = self.pool.begin().await?;
         take_write_lock(&mut tx).await?;
@@ -286,9 +270,7 @@ impl Store {
 /// at once if another process wrote meanwhile. Writing first makes a
 /// concurrent publish wait (busy_timeout) instead of failing.
 async fn take_write_lock(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -300,15 +282,11 @@ async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<
     Ok(())
 }
 
-async fn fetch_row(
-    tx: &mut Transaction<'_, Any>,
-    id: &ArticleId,
-) -> Result<Option<StoredRow>, StoreError> {
-    let row =
-        sqlx::query("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
+async fn fetch_row(tx: &mut Transaction<'_, Any>, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
+    let row = sqlx::query("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
     row.map(|row| {
         Ok(StoredRow {
             article: decode(&row)?,
@@ -320,14 +298,9 @@ async fn fetch_row(
     .transpose()
 }
 
-async fn slug_owner(
-    tx: &mut Transaction<'_, Any>,
-    slug: &Slug,
-) -> Result<Option<ArticleId>, StoreError> {
-    let row = sqlx::query("SELECT id FROM articles WHERE slug = $1")
-        .bind(slug.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+async fn slug_owner(tx: &mut Transaction<'_, Any>, slug: &Slug) -> Result<Option<ArticleId>, StoreError> {
+    let row =
+        sqlx::query("SELECT id FROM articles WHERE slug = $1").bind(slug.as_str()).fetch_optional(&mut **tx).await?;
     row.map(|row| {
         let id: String = row.try_get("id")?;
         ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })
@@ -335,11 +308,7 @@ async fn slug_owner(
     .transpose()
 }
 
-async fn set_source(
-    tx: &mut Transaction<'_, Any>,
-    id: &ArticleId,
-    source: Option<&str>,
-) -> Result<(), StoreError> {
+async fn set_source(tx: &mut Transaction<'_, Any>, id: &ArticleId, source: Option<&str>) -> Result<(), StoreError> {
     sqlx::query("UPDATE articles SET source = $1 WHERE id = $2")
         .bind(source)
         .bind(id.as_str())
@@ -357,10 +326,8 @@ async fn write_article(
     now: DateTime<Utc>,
     insert: bool,
 ) -> Result<(), StoreError> {
-    let data = serde_json::to_string(article).map_err(|e| StoreError::Corrupt {
-        id: article.id.to_string(),
-        message: e.to_string(),
-    })?;
+    let data = serde_json::to_string(article)
+        .map_err(|e| StoreError::Corrupt { id: article.id.to_string(), message: e.to_string() })?;
     let sql = if insert {
         "INSERT INTO articles (slug, kind, state, published, updated, data, source, fingerprint, revision, changed_at, id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -382,10 +349,7 @@ async fn write_article(
         .bind(article.id.as_str())
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM article_tags WHERE article_id = $1")
-        .bind(article.id.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM article_tags WHERE article_id = $1").bind(article.id.as_str()).execute(&mut **tx).await?;
     for tag in &article.tags {
         sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2)")
             .bind(article.id.as_str())
@@ -410,10 +374,7 @@ async fn write_article(
 fn decode(row: &AnyRow) -> Result<Article, StoreError> {
     let id: String = row.try_get("id")?;
     let data: String = row.try_get("data")?;
-    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
-        id,
-        message: e.to_string(),
-    })
+    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt { id, message: e.to_string() })
 }
 
 fn fingerprint(article: &Article) -> String {

@@ -6,6 +6,7 @@
 //! interface. Migrations are embedded in the binary and run at connect.
 
 mod articles;
+mod federation;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -60,18 +61,14 @@ impl Store {
             .await?;
         // WAL lets readers (serve) and a writer (publish) work at once; the
         // mode is stored in the file, so once is enough.
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .fetch_optional(&pool)
-            .await?;
+        sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }
 
     /// The current site revision.
     pub async fn site_state(&self) -> Result<SiteState, StoreError> {
-        let row = sqlx::query("SELECT revision, changed_at FROM site_state WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT revision, changed_at FROM site_state WHERE id = 1").fetch_one(&self.pool).await?;
         Ok(SiteState {
             revision: row.try_get("revision")?,
             changed_at: parse_time("site_state", &row.try_get::<String, _>("changed_at")?)?,
@@ -92,27 +89,14 @@ impl Store {
 
 /// Adds `mode=rwc` to a SQLite URL and creates the file's directory.
 fn sqlite_url(url: &str) -> Result<String, StoreError> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
         return Ok(url.to_owned());
     };
     let path = rest.split('?').next().unwrap_or(rest);
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-            path: dir.to_owned(),
-            source,
-        })?;
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.to_owned(), source })?;
     }
-    Ok(if rest.contains('?') {
-        url.to_owned()
-    } else {
-        format!("{url}?mode=rwc")
-    })
+    Ok(if rest.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") })
 }
 
 /// The stored form of a time: fixed-width RFC 3339 UTC, which sorts as text.
@@ -123,10 +107,7 @@ fn format_time(time: DateTime<Utc>) -> String {
 fn parse_time(id: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::<chrono::FixedOffset>::from_str(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt {
-            id: id.to_owned(),
-            message: format!("time {raw:?}: {e}"),
-        })
+        .map_err(|e| StoreError::Corrupt { id: id.to_owned(), message: format!("time {raw:?}: {e}") })
 }
 
 #[cfg(test)]

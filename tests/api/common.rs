@@ -35,14 +35,8 @@ pub fn test_env(dir: &Path) -> Vec<(String, String)> {
         ("HERALD_SERVER__BIND".into(), "127.0.0.1:0".into()),
         ("HERALD_SERVER__BASE_URL".into(), BASE_URL.into()),
         ("HERALD_SERVER__POLL_INTERVAL_MS".into(), "50".into()),
-        (
-            "HERALD_DATABASE__URL".into(),
-            format!("sqlite://{}", dir.join("herald.db").display()),
-        ),
-        (
-            "HERALD_CONTENT__DIR".into(),
-            dir.join("feeds").display().to_string(),
-        ),
+        ("HERALD_DATABASE__URL".into(), format!("sqlite://{}", dir.join("herald.db").display())),
+        ("HERALD_CONTENT__DIR".into(), dir.join("feeds").display().to_string()),
     ]
 }
 
@@ -78,11 +72,7 @@ pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
     std::fs::write(&config_file, config_toml(dir.path())).unwrap();
     let settings = Settings::load_with_env(None, env).unwrap();
     let app = Application::build(settings).await.unwrap();
-    let app = if watch {
-        app.watch_content().unwrap()
-    } else {
-        app
-    };
+    let app = if watch { app.watch_content().unwrap() } else { app };
     let address = format!("http://{}", app.local_addr().unwrap());
     let store = app.state().store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -91,10 +81,7 @@ pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
     }));
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         store,
         content_dir,
         config_file,
@@ -125,11 +112,7 @@ impl TestApp {
         self.get_with(path, &[]).await
     }
 
-    pub async fn get_with(
-        &self,
-        path: &str,
-        headers: &[(&'static str, &str)],
-    ) -> reqwest::Response {
+    pub async fn get_with(&self, path: &str, headers: &[(&'static str, &str)]) -> reqwest::Response {
         let mut request = self.client.get(format!("{}{path}", self.address));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -169,10 +152,7 @@ impl TestApp {
             if condition(&body) {
                 return body;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} never reached the expected state:\n{body}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "{path} never reached the expected state:\n{body}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -191,21 +171,15 @@ pub fn herald_in(dir: &Path, config_file: &Path, args: &[&str]) -> Output {
 }
 
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or_else(|| panic!("no {name} header"))
+    headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or_else(|| panic!("no {name} header"))
 }
 
 /// A validator or tool found on PATH (or in `env_var`). Under `CI=true` a
 /// missing tool fails the test; locally the test is skipped, loudly.
 pub fn tool(env_var: &str, name: &str) -> Option<PathBuf> {
     let candidate = std::env::var_os(env_var).map(PathBuf::from).or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(name))
-                .find(|p| p.is_file())
-        })
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
     });
     match candidate {
         Some(path) => Some(path),
@@ -213,7 +187,9 @@ pub fn tool(env_var: &str, name: &str) -> Option<PathBuf> {
             panic!("{name} is required under CI=true but was not found (set {env_var} or install it: bash scripts/test.sh does)")
         }
         None => {
-            eprintln!("\n*** SKIPPING: {name} not found (set {env_var} or run bash scripts/test.sh to install it) ***\n");
+            eprintln!(
+                "\n*** SKIPPING: {name} not found (set {env_var} or run bash scripts/test.sh to install it) ***\n"
+            );
             None
         }
     }
@@ -221,9 +197,6 @@ pub fn tool(env_var: &str, name: &str) -> Option<PathBuf> {
 
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("info")
-            .with_test_writer()
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     }
 }

@@ -14,34 +14,18 @@ async fn every_route_answers_with_its_content_type_and_charset() {
         ("/feed.rss", "application/rss+xml; charset=utf-8"),
         ("/feed.atom", "application/atom+xml; charset=utf-8"),
         ("/feed.json", "application/feed+json; charset=utf-8"),
-        (
-            "/articles/mali-embuscade-tin-zaouatine-wagner-ukraine",
-            "text/html; charset=utf-8",
-        ),
+        ("/articles/mali-embuscade-tin-zaouatine-wagner-ukraine", "text/html; charset=utf-8"),
         ("/tags/mali", "text/html; charset=utf-8"),
-        (
-            "/tags/ukraine/feed.rss",
-            "application/rss+xml; charset=utf-8",
-        ),
-        (
-            "/tags/ukraine/feed.atom",
-            "application/atom+xml; charset=utf-8",
-        ),
-        (
-            "/tags/ukraine/feed.json",
-            "application/feed+json; charset=utf-8",
-        ),
+        ("/tags/ukraine/feed.rss", "application/rss+xml; charset=utf-8"),
+        ("/tags/ukraine/feed.atom", "application/atom+xml; charset=utf-8"),
+        ("/tags/ukraine/feed.json", "application/feed+json; charset=utf-8"),
         ("/license", "text/html; charset=utf-8"),
         ("/healthz", "application/json"),
     ];
     for (path, content_type) in routes {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
-        assert_eq!(
-            header(response.headers(), "content-type"),
-            content_type,
-            "{path}"
-        );
+        assert_eq!(header(response.headers(), "content-type"), content_type, "{path}");
     }
 }
 
@@ -55,19 +39,10 @@ async fn the_front_page_shows_the_article_and_teasers_and_advertises_the_feeds()
     assert!(page.contains("<html lang=\"fr\">"));
     assert_eq!(page.matches("<article class=\"item\"").count(), 4);
     assert_eq!(page.matches("· brève").count(), 3);
-    let alternates: Vec<&str> = page
-        .lines()
-        .filter(|l| l.starts_with("<link rel=\"alternate\""))
-        .collect();
+    let alternates: Vec<&str> = page.lines().filter(|l| l.starts_with("<link rel=\"alternate\"")).collect();
     assert_eq!(alternates.len(), 3, "{alternates:#?}");
-    for (line, path) in alternates
-        .iter()
-        .zip(["/feed.rss", "/feed.atom", "/feed.json"])
-    {
-        assert!(
-            line.contains(&format!("href=\"https://news.example.org{path}\"")),
-            "{line}"
-        );
+    for (line, path) in alternates.iter().zip(["/feed.rss", "/feed.atom", "/feed.json"]) {
+        assert!(line.contains(&format!("href=\"https://news.example.org{path}\"")), "{line}");
         assert_eq!(app.get(path).await.status(), 200);
     }
 }
@@ -77,11 +52,7 @@ async fn an_article_page_shows_the_body_without_site_chrome() {
     let app = spawn_app().await;
     let page = app.text(&format!("/articles/{SAMPLE_SLUG}")).await;
     let article = &page[page.find("<article").unwrap()..page.find("</article>").unwrap()];
-    assert_eq!(
-        article.matches("<p>").count(),
-        9,
-        "summary + eight paragraphs"
-    );
+    assert_eq!(article.matches("<p>").count(), 9, "summary + eight paragraphs");
     assert!(page.contains("plus de 2 000 hommes au Mali.</p>"));
     assert!(!page.contains("Contribuer."));
     assert!(!page.contains("Réexploitez ce matériel</p>"));
@@ -91,20 +62,12 @@ async fn an_article_page_shows_the_body_without_site_chrome() {
 #[tokio::test]
 async fn unknown_paths_get_a_real_404_page() {
     let app = spawn_app().await;
-    for path in [
-        "/nope",
-        "/articles/nope",
-        "/articles/Not_A_Slug",
-        "/tags/nope",
-        "/tags/mali/feed.xml",
-        "/tags/nope/feed.rss",
-    ] {
+    for path in
+        ["/nope", "/articles/nope", "/articles/Not_A_Slug", "/tags/nope", "/tags/mali/feed.xml", "/tags/nope/feed.rss"]
+    {
         let response = app.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(
-            header(response.headers(), "content-type"),
-            "text/html; charset=utf-8"
-        );
+        assert_eq!(header(response.headers(), "content-type"), "text/html; charset=utf-8");
         let body = response.text().await.unwrap();
         assert!(body.contains("Page introuvable"), "{path}: {body}");
     }
@@ -113,22 +76,13 @@ async fn unknown_paths_get_a_real_404_page() {
 #[tokio::test]
 async fn conditional_requests_answer_304_with_the_same_validators() {
     let app = spawn_app().await;
-    for path in [
-        "/feed.rss",
-        "/feed.atom",
-        "/feed.json",
-        "/",
-        &format!("/articles/{SAMPLE_SLUG}"),
-    ] {
+    for path in ["/feed.rss", "/feed.atom", "/feed.json", "/", &format!("/articles/{SAMPLE_SLUG}")] {
         let first = app.get(path).await;
         assert_eq!(first.status(), 200);
         let etag = header(first.headers(), "etag").to_owned();
         let last_modified = header(first.headers(), "last-modified").to_owned();
         let cache_control = header(first.headers(), "cache-control").to_owned();
-        assert!(
-            etag.starts_with('"') && !etag.starts_with("W/"),
-            "strong ETag: {etag}"
-        );
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "strong ETag: {etag}");
         assert!(cache_control.contains("max-age="), "{cache_control}");
 
         let by_etag = app.get_with(path, &[("if-none-match", &etag)]).await;
@@ -137,21 +91,12 @@ async fn conditional_requests_answer_304_with_the_same_validators() {
         assert_eq!(header(by_etag.headers(), "cache-control"), cache_control);
         assert!(by_etag.bytes().await.unwrap().is_empty());
 
-        let by_date = app
-            .get_with(path, &[("if-modified-since", &last_modified)])
-            .await;
+        let by_date = app.get_with(path, &[("if-modified-since", &last_modified)]).await;
         assert_eq!(by_date.status(), 304, "{path}");
 
-        let stale = app
-            .get_with(path, &[("if-none-match", "\"something-else\"")])
-            .await;
+        let stale = app.get_with(path, &[("if-none-match", "\"something-else\"")]).await;
         assert_eq!(stale.status(), 200, "{path}");
-        let old = app
-            .get_with(
-                path,
-                &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
-            )
-            .await;
+        let old = app.get_with(path, &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")]).await;
         assert_eq!(old.status(), 200, "{path}");
     }
 }
@@ -184,22 +129,13 @@ async fn gzip_and_brotli_bodies_decompress_to_the_plain_feed() {
         let gz = gz.bytes().await.unwrap();
         assert!(gz.len() < plain.len());
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut out)
-            .unwrap();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, plain);
-        let revalidated = app
-            .get_with(
-                &path,
-                &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
-            )
-            .await;
+        let revalidated = app.get_with(&path, &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)]).await;
         assert_eq!(revalidated.status(), 304);
         assert_eq!(header(revalidated.headers(), "etag"), gz_etag);
 
-        let br = app
-            .get_with(&path, &[("accept-encoding", "gzip, deflate, br")])
-            .await;
+        let br = app.get_with(&path, &[("accept-encoding", "gzip, deflate, br")]).await;
         assert_eq!(header(br.headers(), "content-encoding"), "br");
         let br = br.bytes().await.unwrap();
         let mut out = Vec::new();
@@ -214,12 +150,7 @@ async fn head_requests_get_the_headers_and_no_body() {
     let get = app.get("/feed.atom").await;
     let length = header(get.headers(), "content-length").to_owned();
     let etag = header(get.headers(), "etag").to_owned();
-    let head = app
-        .client
-        .head(format!("{}/feed.atom", app.address))
-        .send()
-        .await
-        .unwrap();
+    let head = app.client.head(format!("{}/feed.atom", app.address)).send().await.unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(header(head.headers(), "content-length"), length);
     assert_eq!(header(head.headers(), "etag"), etag);
@@ -244,48 +175,24 @@ async fn the_three_feeds_parse_back_with_the_same_items() {
         assert_eq!(feed.language.as_deref(), Some("fr"), "{ext}");
         for (entry, article) in feed.entries.iter().zip(&articles) {
             assert_eq!(entry.id, article.id.as_str(), "{ext}");
-            assert_eq!(
-                entry.title.as_ref().unwrap().content,
-                article.title,
-                "{ext}"
-            );
+            assert_eq!(entry.title.as_ref().unwrap().content, article.title, "{ext}");
             assert_eq!(entry.links[0].href, article.url.as_str(), "{ext}");
-            assert_eq!(
-                entry.published,
-                Some(article.published),
-                "{ext} {}",
-                article.slug
-            );
+            assert_eq!(entry.published, Some(article.published), "{ext} {}", article.slug);
             if ext != "rss" {
-                assert_eq!(
-                    entry.updated,
-                    Some(article.updated),
-                    "{ext} {}",
-                    article.slug
-                );
+                assert_eq!(entry.updated, Some(article.updated), "{ext} {}", article.slug);
             }
             let tags: Vec<&str> = entry.categories.iter().map(|c| c.term.as_str()).collect();
             let expected: Vec<&str> = article.tags.iter().map(|t| t.as_str()).collect();
             assert_eq!(tags, expected, "{ext}");
             let content = entry.content.as_ref().and_then(|c| c.body.clone());
             if let Some(body) = &article.body_html {
-                let content =
-                    content.unwrap_or_else(|| panic!("{ext}: no content for {}", article.slug));
+                let content = content.unwrap_or_else(|| panic!("{ext}: no content for {}", article.slug));
                 assert!(content.contains(body.as_str()), "{ext}");
             }
         }
-        let with_image = feed
-            .entries
-            .iter()
-            .find(|e| e.id.contains("5b0b6a3e"))
-            .unwrap();
+        let with_image = feed.entries.iter().find(|e| e.id.contains("5b0b6a3e")).unwrap();
         let content = with_image.content.as_ref().unwrap().body.clone().unwrap();
-        assert!(
-            content.starts_with(
-                "<figure><img src=\"https://news.example.org/img/carte-nord-mali.jpg\""
-            ),
-            "{ext}"
-        );
+        assert!(content.starts_with("<figure><img src=\"https://news.example.org/img/carte-nord-mali.jpg\""), "{ext}");
         assert!(
             content.contains("href=\"https://news.example.org/articles/mali-embuscade"),
             "{ext}: relative link made absolute"
@@ -293,11 +200,7 @@ async fn the_three_feeds_parse_back_with_the_same_items() {
         assert!(!content.contains("<script"), "{ext}");
         if ext == "rss" {
             assert_eq!(
-                with_image.media[0].content[0]
-                    .url
-                    .as_ref()
-                    .unwrap()
-                    .as_str(),
+                with_image.media[0].content[0].url.as_ref().unwrap().as_str(),
                 "https://news.example.org/img/carte-nord-mali.jpg"
             );
         }

@@ -20,24 +20,14 @@ fn golden_feeds_of_the_sample_publication() {
 
     let bless = std::env::var_os("HERALD_BLESS").is_some();
     for format in Format::ALL {
-        let actual =
-            String::from_utf8(render::feed(format, &channel, &Scope::All, &articles)).unwrap();
+        let actual = String::from_utf8(render::feed(format, &channel, &Scope::All, &articles)).unwrap();
         let path = repo().join(format!("tests/golden/feed.{}", format.extension()));
         if bless {
             std::fs::write(&path, &actual).unwrap();
             continue;
         }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run HERALD_BLESS=1 cargo test golden",
-                path.display()
-            )
-        });
-        assert_eq!(
-            expected,
-            actual,
-            "{} differs; if intended, run HERALD_BLESS=1 cargo test golden",
-            path.display()
-        );
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run HERALD_BLESS=1 cargo test golden", path.display()));
+        assert_eq!(expected, actual, "{} differs; if intended, run HERALD_BLESS=1 cargo test golden", path.display());
     }
 }

@@ -10,14 +10,9 @@ use crate::common::{repo, spawn_app_with, tool};
 async fn served_feeds(dir: &Path) -> Vec<std::path::PathBuf> {
     let app = spawn_app_with(true, false).await;
     let mut files = Vec::new();
-    for path in [
-        "/feed.rss",
-        "/feed.atom",
-        "/feed.json",
-        "/tags/mali/feed.rss",
-        "/tags/mali/feed.atom",
-        "/tags/mali/feed.json",
-    ] {
+    for path in
+        ["/feed.rss", "/feed.atom", "/feed.json", "/tags/mali/feed.rss", "/tags/mali/feed.atom", "/tags/mali/feed.json"]
+    {
         let name = path.trim_start_matches('/').replace('/', "_");
         let file = dir.join(name);
         std::fs::write(&file, app.text(path).await).unwrap();
@@ -33,11 +28,7 @@ async fn feedparser_and_the_json_feed_schema_accept_every_feed() {
     };
     let dir = tempfile::tempdir().unwrap();
     let files = served_feeds(dir.path()).await;
-    let output = Command::new(python)
-        .arg(repo().join("tests/tools/check_feed.py"))
-        .args(&files)
-        .output()
-        .unwrap();
+    let output = Command::new(python).arg(repo().join("tests/tools/check_feed.py")).args(&files).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(2) && std::env::var("CI").as_deref() != Ok("true") {
@@ -45,11 +36,7 @@ async fn feedparser_and_the_json_feed_schema_accept_every_feed() {
         return;
     }
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        6,
-        "{stdout}"
-    );
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 6, "{stdout}");
     assert!(stdout.contains("version rss20"), "{stdout}");
     assert!(stdout.contains("version atom10"), "{stdout}");
 }
@@ -62,23 +49,10 @@ async fn jing_validates_the_atom_feeds_against_rfc_4287() {
     let dir = tempfile::tempdir().unwrap();
     let files = served_feeds(dir.path()).await;
     let schema = repo().join("tests/schema/atom.rnc");
-    for file in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "atom"))
-    {
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "atom")) {
         // jing prints harmless warnings on stderr; the exit status is the verdict.
-        let output = Command::new(&jing)
-            .arg("-c")
-            .arg(&schema)
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            file.display(),
-            String::from_utf8_lossy(&output.stdout)
-        );
+        let output = Command::new(&jing).arg("-c").arg(&schema).arg(file).output().unwrap();
+        assert!(output.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&output.stdout));
     }
 }
 
@@ -96,11 +70,6 @@ async fn jing_rejects_an_invalid_atom_feed() {
 <author><name>a</name></author><entry><title>e</title><updated>2024-01-01T00:00:00Z</updated></entry></feed>"#,
     )
     .unwrap();
-    let output = Command::new(jing)
-        .arg("-c")
-        .arg(repo().join("tests/schema/atom.rnc"))
-        .arg(&file)
-        .output()
-        .unwrap();
+    let output = Command::new(jing).arg("-c").arg(repo().join("tests/schema/atom.rnc")).arg(&file).output().unwrap();
     assert!(!output.status.success());
 }

@@ -38,6 +38,7 @@ impl Application {
         use anyhow::Context as _;
         let settings = Arc::new(settings);
         let store = Store::connect(&settings.database).await.context("opening the database")?;
+        ensure_actor_key(&store).await?;
         if settings.content.publish_on_start {
             let outcome =
                 publish::publish_dir(&store, &settings.channel, &settings.content.dir, false, chrono::Utc::now())
@@ -98,6 +99,22 @@ impl Application {
         state.store.close().await;
         served
     }
+}
+
+/// Generates the account's keypair on first start; afterwards it never
+/// changes unless an operator rotates it.
+async fn ensure_actor_key(store: &Store) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if store.actor_key().await.context("reading the actor key")?.is_some() {
+        return Ok(());
+    }
+    let key = tokio::task::spawn_blocking(crate::federation::keys::generate)
+        .await
+        .context("generating the actor key")?
+        .context("generating the actor key")?;
+    store.ensure_actor_key(key, chrono::Utc::now()).await.context("storing the actor key")?;
+    tracing::info!("generated the account's RSA-2048 keypair");
+    Ok(())
 }
 
 /// Picks up publishes made by other processes: one tiny query per interval,

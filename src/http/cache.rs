@@ -14,9 +14,11 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use super::representation::Representation;
-use crate::article::{Slug, Tag};
+use crate::article::{Article, ArticleId, Slug, Tag};
 use crate::config::Settings;
 use crate::error::StoreError;
+use crate::federation::{self, discovery, ACTIVITY_JSON};
+use crate::render::note;
 use crate::render::{self, Format, Scope};
 use crate::store::{SiteState, Store};
 
@@ -31,6 +33,22 @@ pub enum Key {
     TagPage(Tag),
     /// `/articles/{slug}`
     Article(Slug),
+    /// `/articles/{slug}` asked for as ActivityStreams: the article's Note.
+    ArticleNote(Slug),
+    /// `/notes/{key}`
+    Note(ArticleId),
+    /// `/users/{account}` as ActivityStreams.
+    Actor,
+    /// `/users/{account}` as HTML.
+    Profile,
+    /// `/users/{account}/outbox`, `None` for the collection, `Some(n)` for page n.
+    Outbox(Option<usize>),
+    /// `/users/{account}/followers`
+    Followers,
+    /// `/users/{account}/following`
+    Following,
+    /// `/nodeinfo/2.1`
+    NodeInfo,
 }
 
 /// Everything rendered for one store revision.
@@ -153,6 +171,25 @@ async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteStat
         .map_err(|e| StoreError::Corrupt { id: "snapshot".into(), message: e.to_string() })
 }
 
+fn json(doc: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(doc).expect("serializing a JSON value to memory cannot fail")
+}
+
+/// A Note (200) or, once its article is retracted, its Tombstone (410 Gone).
+fn note_or_tombstone(settings: &Settings, snapshot: &Snapshot, article: &Article, negotiated: bool) -> Representation {
+    let (status, doc) = if article.is_published() {
+        (StatusCode::OK, note::note(&settings.channel, &settings.account, article))
+    } else {
+        (StatusCode::GONE, note::tombstone(&settings.channel, article))
+    };
+    let rep = Representation::new(status, ACTIVITY_JSON, json(&doc), snapshot.changed_at, settings.feeds.max_age);
+    if negotiated {
+        rep.negotiated()
+    } else {
+        rep
+    }
+}
+
 async fn build_lazy(
     store: &Store,
     settings: &Settings,
@@ -160,10 +197,12 @@ async fn build_lazy(
     key: &Key,
 ) -> Result<Option<Arc<Representation>>, StoreError> {
     let channel = &settings.channel;
+    let account = &settings.account;
     let rep = |status, content_type, body| {
-        Some(Arc::new(Representation::new(status, content_type, body, snapshot.changed_at, settings.feeds.max_age)))
+        Some(Representation::new(status, content_type, body, snapshot.changed_at, settings.feeds.max_age))
     };
-    Ok(match key {
+    let negotiated = Representation::negotiated;
+    let built = match key {
         Key::TagFeed(tag, format) => {
             let articles = store.latest_published_with_tag(tag, settings.feeds.items).await?;
             if articles.is_empty() {
@@ -185,9 +224,44 @@ async fn build_lazy(
         Key::Article(slug) => match store.article_by_slug(slug).await? {
             None => None,
             Some(article) if article.is_published() => {
-                rep(StatusCode::OK, HTML, render::html::article(channel, &article))
+                rep(StatusCode::OK, HTML, render::html::article(channel, account, &article)).map(negotiated)
             }
-            Some(_) => rep(StatusCode::GONE, HTML, render::html::gone(channel)),
+            Some(_) => rep(StatusCode::GONE, HTML, render::html::gone(channel)).map(negotiated),
         },
-    })
+        Key::ArticleNote(slug) => {
+            store.article_by_slug(slug).await?.map(|article| note_or_tombstone(settings, snapshot, &article, true))
+        }
+        Key::Note(id) => {
+            store.article_by_id(id).await?.map(|article| note_or_tombstone(settings, snapshot, &article, false))
+        }
+        Key::Actor => {
+            let Some((key, created)) = store.actor_key().await? else { return Ok(None) };
+            let doc = federation::actor::actor(channel, account, &key.public_pem, created);
+            rep(StatusCode::OK, ACTIVITY_JSON, json(&doc)).map(negotiated)
+        }
+        Key::Profile => rep(StatusCode::OK, HTML, render::html::profile(channel, account)).map(negotiated),
+        Key::Outbox(None) => {
+            let total = store.published_count().await?;
+            rep(StatusCode::OK, ACTIVITY_JSON, json(&note::outbox(account, total)))
+        }
+        Key::Outbox(Some(page)) => {
+            let size = account.outbox_page_size;
+            let total = store.published_count().await?;
+            let articles = store.published_page(size, page.saturating_sub(1).saturating_mul(size)).await?;
+            if *page == 0 || (articles.is_empty() && *page > 1) {
+                return Ok(None);
+            }
+            rep(StatusCode::OK, ACTIVITY_JSON, json(&note::outbox_page(channel, account, *page, total, &articles)))
+        }
+        Key::Followers => {
+            let total = store.follower_count().await?;
+            rep(StatusCode::OK, ACTIVITY_JSON, json(&note::counted_collection(&account.followers, total)))
+        }
+        Key::Following => rep(StatusCode::OK, ACTIVITY_JSON, json(&note::counted_collection(&account.following, 0))),
+        Key::NodeInfo => {
+            let total = store.published_count().await?;
+            rep(StatusCode::OK, discovery::NODEINFO, json(&discovery::nodeinfo(channel, total)))
+        }
+    };
+    Ok(built.map(Arc::new))
 }

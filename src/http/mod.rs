@@ -8,8 +8,10 @@ pub mod representation;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{ACCEPT, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,7 +23,8 @@ pub use error::AppError;
 use self::cache::{Key, SiteCache};
 use crate::article::{Slug, Tag};
 use crate::config::Settings;
-use crate::render::Format;
+use crate::federation::{self, discovery};
+use crate::render::{note, Format};
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -43,6 +46,15 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.atom", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)))
         .route("/feed.json", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)))
         .route("/articles/{slug}", get(article))
+        .route("/notes/{key}", get(note))
+        .route("/users/{account}", get(actor))
+        .route("/users/{account}/outbox", get(outbox))
+        .route("/users/{account}/followers", get(followers))
+        .route("/users/{account}/following", get(following))
+        .route("/.well-known/webfinger", get(webfinger))
+        .route("/.well-known/host-meta", get(host_meta))
+        .route("/.well-known/nodeinfo", get(nodeinfo_links))
+        .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
         .route("/license", get(license))
@@ -77,7 +89,99 @@ async fn article(
     let Ok(slug) = Slug::parse(&slug) else {
         return Ok(app.cache.not_found().respond(&headers));
     };
-    lazy(&app, Key::Article(slug), &headers).await
+    let key = if wants_as2(&headers) { Key::ArticleNote(slug) } else { Key::Article(slug) };
+    lazy(&app, key, &headers).await
+}
+
+async fn note(State(app): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+    let Some(id) = note::article_id_of(&key) else { return Ok(app.cache.not_found().respond(&headers)) };
+    lazy(&app, Key::Note(id), &headers).await
+}
+
+/// `/users/{account}`: the actor for ActivityPub clients, a profile page for browsers.
+async fn actor(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let key = if wants_as2(&headers) { Key::Actor } else { Key::Profile };
+    account_lazy(&app, &name, key, &headers).await
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+}
+
+async fn outbox(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Ok(Query(query)) = query else { return Ok(app.cache.not_found().respond(&headers)) };
+    account_lazy(&app, &name, Key::Outbox(query.page), &headers).await
+}
+
+async fn followers(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    account_lazy(&app, &name, Key::Followers, &headers).await
+}
+
+async fn following(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    account_lazy(&app, &name, Key::Following, &headers).await
+}
+
+async fn account_lazy(app: &AppState, name: &str, key: Key, headers: &HeaderMap) -> Result<Response, AppError> {
+    if name != app.settings.account.name.as_str() {
+        return Ok(app.cache.not_found().respond(headers));
+    }
+    lazy(app, key, headers).await
+}
+
+#[derive(serde::Deserialize)]
+struct WebFingerQuery {
+    resource: Option<String>,
+}
+
+/// RFC 7033 §4.2: no `resource` is a bad request; an unknown one is 404.
+async fn webfinger(State(app): State<AppState>, query: Result<Query<WebFingerQuery>, QueryRejection>) -> Response {
+    let Some(resource) = query.ok().and_then(|Query(q)| q.resource).filter(|r| !r.trim().is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "the query needs resource=acct:name@host\n").into_response();
+    };
+    if !discovery::is_account(&app.settings.account, &resource) {
+        return (StatusCode::NOT_FOUND, "no such account here\n").into_response();
+    }
+    let body = discovery::webfinger(&app.settings.channel, &app.settings.account);
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static(discovery::JRD)),
+        (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+    ];
+    (headers, body.to_string()).into_response()
+}
+
+async fn host_meta(State(app): State<AppState>) -> Response {
+    ([(CONTENT_TYPE, "application/xrd+xml; charset=utf-8")], discovery::host_meta(&app.settings.channel))
+        .into_response()
+}
+
+async fn nodeinfo_links(State(app): State<AppState>) -> Response {
+    Json(discovery::nodeinfo_links(&app.settings.channel)).into_response()
+}
+
+async fn nodeinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    lazy(&app, Key::NodeInfo, &headers).await
+}
+
+fn wants_as2(headers: &HeaderMap) -> bool {
+    federation::wants_activity_json(headers.get(ACCEPT).and_then(|v| v.to_str().ok()))
 }
 
 async fn tag_page(

@@ -37,6 +37,7 @@ struct Variant {
 /// A cached response body with precomputed headers.
 pub struct Representation {
     status: StatusCode,
+    vary: HeaderValue,
     content_type: HeaderValue,
     cache_control: HeaderValue,
     last_modified: HeaderValue,
@@ -78,6 +79,7 @@ impl Representation {
         };
         Self {
             status,
+            vary: HeaderValue::from_static("Accept-Encoding"),
             content_type: HeaderValue::from_static(content_type),
             cache_control,
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
@@ -88,6 +90,13 @@ impl Representation {
             gzip,
             brotli,
         }
+    }
+
+    /// Marks a representation chosen by `Accept` (HTML or ActivityStreams at
+    /// one URL), so that caches keep the variants apart.
+    pub fn negotiated(mut self) -> Self {
+        self.vary = HeaderValue::from_static("Accept, Accept-Encoding");
+        self
     }
 
     /// The uncompressed body.
@@ -117,7 +126,7 @@ impl Representation {
         headers.insert(ETAG, variant.etag.clone());
         headers.insert(CACHE_CONTROL, self.cache_control.clone());
         headers.insert(LAST_MODIFIED, self.last_modified.clone());
-        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.insert(VARY, self.vary.clone());
         if !not_modified {
             headers.insert(CONTENT_TYPE, self.content_type.clone());
             match coding {

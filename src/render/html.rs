@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::{Format, Scope};
 use crate::article::Article;
-use crate::config::Channel;
+use crate::config::{Account, Channel};
 
 /// A `<link rel="alternate">` to a feed.
 pub struct FeedLink {
@@ -38,6 +38,8 @@ pub struct Labels {
     pub gone: (&'static str, &'static str),
     /// Licence page heading.
     pub license: &'static str,
+    /// How to follow the account, before its handle.
+    pub follow_hint: &'static str,
 }
 
 const FRENCH: Labels = Labels {
@@ -48,6 +50,7 @@ const FRENCH: Labels = Labels {
     not_found: ("Page introuvable", "Aucune page ne correspond à cette adresse."),
     gone: ("Article retiré", "Cet article a été retiré par la rédaction."),
     license: "Conditions de republication",
+    follow_hint: "Pour suivre cette publication depuis Mastodon ou toute instance du fédivers, cherchez",
 };
 
 const ENGLISH: Labels = Labels {
@@ -58,6 +61,7 @@ const ENGLISH: Labels = Labels {
     not_found: ("Page not found", "No page matches this address."),
     gone: ("Article retracted", "The newsroom has retracted this article."),
     license: "Republishing terms",
+    follow_hint: "To follow this publication from Mastodon or any fediverse server, search your instance for",
 };
 
 fn labels(channel: &Channel) -> &'static Labels {
@@ -100,6 +104,17 @@ struct ArticlePage<'a> {
     feeds: Vec<FeedLink>,
     article: &'a Article,
     byline: String,
+    creator: String,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage<'a> {
+    lang: &'a str,
+    channel: &'a Channel,
+    labels: &'static Labels,
+    feeds: Vec<FeedLink>,
+    account: &'a Account,
 }
 
 #[derive(Template)]
@@ -131,15 +146,29 @@ pub fn index(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> 
     })
 }
 
-/// An article page, with OpenGraph metadata for link previews.
-pub fn article(channel: &Channel, article: &Article) -> Vec<u8> {
+/// An article page, with OpenGraph metadata for link previews and
+/// `fediverse:creator`, so that Mastodon's preview card credits the account.
+pub fn article(channel: &Channel, account: &Account, article: &Article) -> Vec<u8> {
     render(&ArticlePage {
         lang: article.language.as_str(),
         channel,
         labels: labels(channel),
         feeds: feed_links(channel, &Scope::All),
         byline: super::authors(channel, article).join(", "),
+        creator: format!("@{}@{}", account.name, account.host),
         article,
+    })
+}
+
+/// The HTML profile of the ActivityPub account, for browsers: its handle,
+/// how to follow it, and the feeds.
+pub fn profile(channel: &Channel, account: &Account) -> Vec<u8> {
+    render(&ProfilePage {
+        lang: channel.language.as_str(),
+        channel,
+        labels: labels(channel),
+        feeds: feed_links(channel, &Scope::All),
+        account,
     })
 }
 
@@ -195,7 +224,9 @@ mod tests {
 
     #[test]
     fn an_article_page_has_its_body_opengraph_and_escaped_text() {
-        let page = String::from_utf8(article(&channel(), &full())).unwrap();
+        let account = crate::config::Settings::load_with_env(None, Vec::new()).unwrap().account;
+        let page = String::from_utf8(article(&channel(), &account, &full())).unwrap();
+        assert!(page.contains(r#"<meta name="fediverse:creator" content="@news@127.0.0.1:8080">"#), "{page}");
         assert!(page.contains("<p>Premier paragraphe.</p>"));
         assert!(page.contains(r#"<meta property="og:image" content="https://news.example.org/img/carte.jpg">"#));
         assert!(page.contains("un convoi &#60;tombe&#62;") || page.contains("un convoi &lt;tombe&gt;"), "{page}");

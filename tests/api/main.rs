@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod federation;
 mod feeds;
 mod golden;
 mod publish;

@@ -32,6 +32,19 @@ pub struct Settings {
     pub channel: Channel,
     /// `[federation]`: the publication's ActivityPub account.
     pub account: Account,
+    /// `[federation]`: how activities are delivered.
+    pub delivery: DeliverySettings,
+}
+
+/// Outbound federation traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Allow private, loopback and link-local destinations (tests only).
+    pub allow_private_addresses: bool,
+    /// Concurrent delivery workers per process.
+    pub workers: usize,
+    /// Attempts before a job is given up.
+    pub max_attempts: u32,
 }
 
 /// `[server]`
@@ -215,6 +228,9 @@ struct RawFederation {
     moved_to: String,
     note_template: String,
     outbox_page_size: i64,
+    allow_private_addresses: bool,
+    delivery_workers: i64,
+    max_attempts: i64,
 }
 
 #[derive(Deserialize)]
@@ -395,6 +411,22 @@ impl Raw {
             },
         );
         check(
+            "federation.delivery_workers",
+            if (1..=256).contains(&fed.delivery_workers) {
+                Ok(())
+            } else {
+                Err(format!("{} is out of range: use 1 to 256", fed.delivery_workers))
+            },
+        );
+        check(
+            "federation.max_attempts",
+            if (1..=30).contains(&fed.max_attempts) {
+                Ok(())
+            } else {
+                Err(format!("{} is out of range: use 1 to 30", fed.max_attempts))
+            },
+        );
+        check(
             "federation.outbox_page_size",
             if (1..=200).contains(&fed.outbox_page_size) {
                 Ok(())
@@ -468,6 +500,11 @@ impl Raw {
                         icon,
                     },
                     account,
+                    delivery: DeliverySettings {
+                        allow_private_addresses: fed.allow_private_addresses,
+                        workers: usize::try_from(fed.delivery_workers).unwrap_or(8),
+                        max_attempts: u32::try_from(fed.max_attempts).unwrap_or(16),
+                    },
                 })
             }
             _ => Err(ConfigError::Invalid(problems)),

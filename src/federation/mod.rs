@@ -6,8 +6,10 @@
 //! key: no database, no clock, no network.
 
 pub mod actor;
+pub mod client;
 pub mod discovery;
 pub mod keys;
+pub mod signature;
 
 /// The JSON-LD context of herald's actor and objects: ActivityStreams, the
 /// security vocabulary (`publicKey`) and the Mastodon extensions it uses,

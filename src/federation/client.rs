@@ -1,0 +1,295 @@
+//! Outbound HTTP: signed GETs of remote actors and signed POSTs to inboxes.
+//!
+//! Mastodon's limits: 5 s to connect, 10 s to read; responses are capped at
+//! 1 MiB; redirects are not followed; private, loopback and link-local
+//! addresses are refused (after DNS resolution too) unless
+//! `federation.allow_private_addresses` is set.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::rsa::KeyPair;
+use chrono::Utc;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use super::{signature, ACTIVITY_JSON};
+
+/// Largest response body read.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// A remote actor as herald needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteActor {
+    /// Its id.
+    pub id: Url,
+    /// Personal inbox.
+    pub inbox: Url,
+    /// Shared inbox, if it has one.
+    pub shared_inbox: Option<Url>,
+    /// The id of its public key.
+    pub key_id: String,
+    /// Its public key, PEM.
+    pub public_pem: String,
+}
+
+/// Why an outbound request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The destination is private and private addresses are not allowed.
+    #[error("{0} is a private, loopback or link-local address; refused (federation.allow_private_addresses)")]
+    Private(String),
+    /// Not an http(s) URL.
+    #[error("{0} is not an http(s) URL")]
+    Scheme(Url),
+    /// Network failure or timeout.
+    #[error("request to {url} failed: {source}")]
+    Network {
+        /// The URL.
+        url: Url,
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    #[error("{url} answered {status}")]
+    Status {
+        /// The URL.
+        url: Url,
+        /// The status.
+        status: StatusCode,
+    },
+    /// The body is too large or not the expected document.
+    #[error("{url}: {message}")]
+    Document {
+        /// The URL.
+        url: Url,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The outcome of one delivery POST.
+#[derive(Debug)]
+pub enum Delivered {
+    /// The inbox answered with this status.
+    Status(StatusCode, Option<Duration>),
+    /// No answer (connection, timeout).
+    Network(String),
+}
+
+/// An HTTP client that signs as the account.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    allow_private: bool,
+    key: Arc<KeyPair>,
+    key_id: String,
+}
+
+impl Client {
+    /// A client signing with `key` as `key_id`.
+    pub fn new(key: KeyPair, key_id: String, allow_private: bool) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(4)
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .build()?;
+        Ok(Self { http, allow_private, key: Arc::new(key), key_id })
+    }
+
+    fn check(&self, url: &Url) -> Result<(), FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Scheme(url.clone()));
+        }
+        if !self.allow_private {
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if literal.is_some_and(is_private) || url.host_str() == Some("localhost") {
+                return Err(FetchError::Private(url.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches a remote actor with a signed GET (servers in Mastodon's
+    /// secure mode refuse unsigned ones).
+    pub async fn fetch_actor(&self, url: &Url) -> Result<RemoteActor, FetchError> {
+        let mut url = url.clone();
+        url.set_fragment(None);
+        self.check(&url)?;
+        let mut request = self.http.get(url.clone()).header("accept", ACTIVITY_JSON);
+        for (name, value) in signature::sign(&self.key, &self.key_id, "GET", &url, None, Utc::now()) {
+            request = request.header(name, value);
+        }
+        let mut response = request.send().await.map_err(|source| FetchError::Network { url: url.clone(), source })?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status { url, status: response.status() });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|source| FetchError::Network { url: url.clone(), source })?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(FetchError::Document { url, message: "response larger than 1 MiB".into() });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Document { url: url.clone(), message: format!("not JSON: {e}") })?;
+        parse_actor(&url, &doc).map_err(|message| FetchError::Document { url, message })
+    }
+
+    /// POSTs a signed activity to an inbox.
+    pub async fn post(&self, inbox: &Url, body: &[u8]) -> Result<Delivered, FetchError> {
+        self.check(inbox)?;
+        let mut request = self.http.post(inbox.clone()).body(body.to_vec());
+        for (name, value) in signature::sign(&self.key, &self.key_id, "POST", inbox, Some(body), Utc::now()) {
+            request = request.header(name, value);
+        }
+        Ok(match request.send().await {
+            Ok(response) => {
+                let retry_after =
+                    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                Delivered::Status(response.status(), retry_after)
+            }
+            Err(error) => Delivered::Network(error.to_string()),
+        })
+    }
+}
+
+/// `Retry-After`: seconds or an HTTP date.
+fn parse_retry_after(raw: &str) -> Option<Duration> {
+    if let Ok(seconds) = raw.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(raw.trim()).ok()?;
+    at.duration_since(std::time::SystemTime::now()).ok()
+}
+
+/// Reads the parts of an actor document herald uses.
+pub fn parse_actor(url: &Url, doc: &Value) -> Result<RemoteActor, String> {
+    let id = doc["id"].as_str().ok_or("no id")?;
+    let id = Url::parse(id).map_err(|e| format!("bad id: {e}"))?;
+    if id.host_str() != url.host_str() {
+        return Err(format!("id {id} is on another host than {url}"));
+    }
+    let inbox = doc["inbox"].as_str().and_then(|u| Url::parse(u).ok()).ok_or("no inbox")?;
+    let shared_inbox = doc["endpoints"]["sharedInbox"].as_str().and_then(|u| Url::parse(u).ok());
+    let key = &doc["publicKey"];
+    let key = if key.is_array() { &key[0] } else { key };
+    let public_pem = key["publicKeyPem"].as_str().ok_or("no publicKey.publicKeyPem")?.to_owned();
+    let key_id = key["id"].as_str().ok_or("no publicKey.id")?.to_owned();
+    if key["owner"].as_str().is_some_and(|owner| owner != id.as_str()) {
+        return Err("publicKey.owner is not the actor".into());
+    }
+    Ok(RemoteActor { id, inbox, shared_inbox, key_id, public_pem })
+}
+
+/// Loopback, private (RFC 1918, ULA), link-local, unspecified, CGNAT, documentation.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(ip) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves names and drops private addresses, so a public name pointing
+/// into the local network is refused too.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|addr| allow_private || !is_private(addr.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{} resolves to no public address", name.as_str()).into());
+            }
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_to_private_addresses_are_refused_unless_allowed() {
+        let stored = super::super::keys::generate().unwrap();
+        let client = Client::new(super::super::keys::signing_key(&stored).unwrap(), "k".into(), false).unwrap();
+        let url = Url::parse("http://127.0.0.1:9/inbox").unwrap();
+        assert!(matches!(client.post(&url, b"{}").await, Err(FetchError::Private(_))));
+        assert!(matches!(
+            client.fetch_actor(&Url::parse("http://localhost:9/a").unwrap()).await,
+            Err(FetchError::Private(_))
+        ));
+    }
+
+    #[test]
+    fn actors_need_an_inbox_and_a_key_owned_by_them() {
+        let url = Url::parse("https://m.example/users/a").unwrap();
+        let doc = serde_json::json!({
+            "id": "https://m.example/users/a", "inbox": "https://m.example/users/a/inbox",
+            "endpoints": { "sharedInbox": "https://m.example/inbox" },
+            "publicKey": { "id": "https://m.example/users/a#main-key", "owner": "https://m.example/users/a", "publicKeyPem": "PEM" }
+        });
+        let actor = parse_actor(&url, &doc).unwrap();
+        assert_eq!(actor.shared_inbox.unwrap().as_str(), "https://m.example/inbox");
+        let mut other = doc.clone();
+        other["id"] = "https://evil.example/users/a".into();
+        assert!(parse_actor(&url, &other).is_err());
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+    }
+}

@@ -102,9 +102,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish { dir, prune } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             let store = Store::connect(&settings.database).await.context("opening the database")?;
-            let outcome = publish::publish_dir(&store, &settings.channel, &dir, prune, chrono::Utc::now())
-                .await
-                .with_context(|| format!("publishing {}", dir.display()))?;
+            let outcome =
+                publish::publish_dir(&store, &settings.channel, &settings.account, &dir, prune, chrono::Utc::now())
+                    .await
+                    .with_context(|| format!("publishing {}", dir.display()))?;
             store.close().await;
             print!("{outcome}");
             Ok(if outcome.skipped_anything() { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Channel;
+use crate::config::{Account, Channel};
 use crate::content::{self, Loaded};
 use crate::error::{ContentError, StoreError};
+use crate::federation::outbox;
 use crate::store::{Conflict, Store, Submission, SyncReport, TrackedFile};
 
 /// Everything a publish did and refused.
@@ -104,10 +105,11 @@ fn error_path(error: &ContentError) -> &Path {
 }
 
 /// Publishes every article file under `dir`.
-#[tracing::instrument(skip(store, channel), fields(dir = %dir.display()), err)]
+#[tracing::instrument(skip(store, channel, account), fields(dir = %dir.display()), err)]
 pub async fn publish_dir(
     store: &Store,
     channel: &Channel,
+    account: &Account,
     dir: &Path,
     prune: bool,
     now: DateTime<Utc>,
@@ -132,7 +134,10 @@ pub async fn publish_dir(
         .zip(&sources)
         .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
         .collect();
-    let report = store.sync(&submissions, now).await?;
+    let activities = |change, article: &crate::article::Article, revision| {
+        Some(outbox::activity(channel, account, change, article, revision))
+    };
+    let report = store.sync(&submissions, &activities, now).await?;
 
     // If the directory itself could not be read, every file would look gone.
     let dir_unreadable = loaded.errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
@@ -153,7 +158,7 @@ pub async fn publish_dir(
     }
     let pruned = if prune && !missing.is_empty() {
         let ids: Vec<_> = missing.iter().map(|m| m.id.clone()).collect();
-        store.retract(&ids, now).await?
+        store.retract(&ids, &activities, now).await?
     } else {
         Vec::new()
     };

@@ -9,7 +9,11 @@ use std::time::Duration;
 use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{new_debouncer, DebounceEventResult, Debouncer};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+
+use crate::federation::client::Client;
+use crate::federation::delivery;
+use crate::federation::keys::StoredKey;
 
 use crate::config::Settings;
 use crate::http::cache::SiteCache;
@@ -38,12 +42,25 @@ impl Application {
         use anyhow::Context as _;
         let settings = Arc::new(settings);
         let store = Store::connect(&settings.database).await.context("opening the database")?;
-        ensure_actor_key(&store).await?;
+        let key = ensure_actor_key(&store).await?;
+        let client = Client::new(
+            crate::federation::keys::signing_key(&key).context("reading the actor key")?,
+            settings.account.key_id(),
+            settings.delivery.allow_private_addresses,
+        )
+        .context("building the HTTP client")?;
+        let deliveries = Arc::new(Notify::new());
         if settings.content.publish_on_start {
-            let outcome =
-                publish::publish_dir(&store, &settings.channel, &settings.content.dir, false, chrono::Utc::now())
-                    .await
-                    .context("publishing the content directory")?;
+            let outcome = publish::publish_dir(
+                &store,
+                &settings.channel,
+                &settings.account,
+                &settings.content.dir,
+                false,
+                chrono::Utc::now(),
+            )
+            .await
+            .context("publishing the content directory")?;
             for line in outcome.to_string().lines() {
                 tracing::info!("{line}");
             }
@@ -52,7 +69,7 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
-        Ok(Self { listener, state: AppState { store, settings, cache }, watch: None })
+        Ok(Self { listener, state: AppState { store, settings, cache, client, deliveries }, watch: None })
     }
 
     /// Republish the content directory whenever a file in it changes. The
@@ -91,8 +108,22 @@ impl Application {
         let Application { listener, state, watch } = self;
         let poller = tokio::spawn(poll_revisions(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
+        let workers: Vec<_> = (0..state.settings.delivery.workers)
+            .map(|_| {
+                tokio::spawn(delivery::run_worker(
+                    state.store.clone(),
+                    state.client.clone(),
+                    state.settings.delivery.max_attempts,
+                    state.deliveries.clone(),
+                ))
+            })
+            .collect();
         let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
         poller.abort();
+        // A job cut off here keeps its lock and is retried when it expires.
+        for worker in workers {
+            worker.abort();
+        }
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -103,18 +134,18 @@ impl Application {
 
 /// Generates the account's keypair on first start; afterwards it never
 /// changes unless an operator rotates it.
-async fn ensure_actor_key(store: &Store) -> anyhow::Result<()> {
+async fn ensure_actor_key(store: &Store) -> anyhow::Result<StoredKey> {
     use anyhow::Context as _;
-    if store.actor_key().await.context("reading the actor key")?.is_some() {
-        return Ok(());
+    if let Some((key, _)) = store.actor_key().await.context("reading the actor key")? {
+        return Ok(key);
     }
     let key = tokio::task::spawn_blocking(crate::federation::keys::generate)
         .await
         .context("generating the actor key")?
         .context("generating the actor key")?;
-    store.ensure_actor_key(key, chrono::Utc::now()).await.context("storing the actor key")?;
+    let (key, _) = store.ensure_actor_key(key, chrono::Utc::now()).await.context("storing the actor key")?;
     tracing::info!("generated the account's RSA-2048 keypair");
-    Ok(())
+    Ok(key)
 }
 
 /// Picks up publishes made by other processes: one tiny query per interval,
@@ -124,8 +155,11 @@ async fn poll_revisions(state: AppState) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(error) = state.cache.refresh().await {
-            tracing::warn!(%error, "could not check the store for changes");
+        match state.cache.refresh().await {
+            // A publish elsewhere may have queued deliveries: start them now.
+            Ok(true) => state.deliveries.notify_waiters(),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not check the store for changes"),
         }
     }
 }
@@ -137,12 +171,22 @@ async fn republish_on_change(state: AppState, mut watch: Watch) {
             tracing::warn!(%error, "file watcher error");
             continue;
         }
-        match publish::publish_dir(&state.store, &state.settings.channel, &watch.dir, false, chrono::Utc::now()).await {
+        match publish::publish_dir(
+            &state.store,
+            &state.settings.channel,
+            &state.settings.account,
+            &watch.dir,
+            false,
+            chrono::Utc::now(),
+        )
+        .await
+        {
             Ok(outcome) => {
                 for line in outcome.to_string().lines() {
                     tracing::info!("{line}");
                 }
                 if outcome.changed() {
+                    state.deliveries.notify_waiters();
                     if let Err(error) = state.cache.refresh().await {
                         tracing::warn!(%error, "could not rebuild the site");
                     }

@@ -7,8 +7,11 @@
 
 pub mod actor;
 pub mod client;
+pub mod delivery;
 pub mod discovery;
+pub mod inbox;
 pub mod keys;
+pub mod outbox;
 pub mod signature;
 
 /// The JSON-LD context of herald's actor and objects: ActivityStreams, the

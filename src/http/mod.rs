@@ -8,13 +8,17 @@ pub mod representation;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
+use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use tokio::sync::Notify;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -23,6 +27,8 @@ pub use error::AppError;
 use self::cache::{Key, SiteCache};
 use crate::article::{Slug, Tag};
 use crate::config::Settings;
+use crate::federation::client::Client;
+use crate::federation::inbox::{Inbox, InboxError};
 use crate::federation::{self, discovery};
 use crate::render::{note, Format};
 use crate::store::Store;
@@ -36,6 +42,21 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The rendered site.
     pub cache: Arc<SiteCache>,
+    /// Signed outbound requests as the account.
+    pub client: Client,
+    /// Wakes the delivery workers when something is queued.
+    pub deliveries: Arc<Notify>,
+}
+
+impl AppState {
+    fn inbox(&self) -> Inbox {
+        Inbox {
+            store: self.store.clone(),
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            notify: self.deliveries.clone(),
+        }
+    }
 }
 
 /// All routes, with tracing and a request timeout.
@@ -55,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/host-meta", get(host_meta))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
+        .route("/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
+        .route("/users/{account}/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
         .route("/license", get(license))
@@ -178,6 +201,19 @@ async fn nodeinfo_links(State(app): State<AppState>) -> Response {
 
 async fn nodeinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     lazy(&app, Key::NodeInfo, &headers).await
+}
+
+/// Largest activity accepted (413 beyond); Mastodon's own limit is 1 MiB for
+/// everything, activities are a few KiB.
+const INBOX_BODY_LIMIT: usize = 256 * 1024;
+
+/// Personal and shared inbox alike.
+async fn inbox(State(app): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    match federation::inbox::receive(&app.inbox(), uri.path(), &headers, &body).await {
+        Ok(status) => Ok(status.into_response()),
+        Err(InboxError::Store(error)) => Err(error.into()),
+        Err(refused) => Ok((refused.status(), format!("{refused}\n")).into_response()),
+    }
 }
 
 fn wants_as2(headers: &HeaderMap) -> bool {

@@ -109,6 +109,41 @@ pub fn create(channel: &Channel, account: &Account, article: &Article) -> Value 
     })
 }
 
+/// The `Update` of an edited article's Note; `revision` makes its id unique.
+pub fn update(channel: &Channel, account: &Account, article: &Article, revision: i64) -> Value {
+    let mut note = note(channel, account, article);
+    if let Some(object) = note.as_object_mut() {
+        object.remove("@context");
+    }
+    json!({
+        "@context": context(),
+        "id": format!("{}/activity/update/{revision}", note_id(channel, &article.id)),
+        "type": "Update",
+        "actor": account.actor,
+        "published": time(article.updated),
+        "to": [PUBLIC],
+        "cc": [account.followers],
+        "object": note,
+    })
+}
+
+/// The `Delete` of a retracted article's Note, carrying its Tombstone.
+pub fn delete(channel: &Channel, account: &Account, article: &Article, revision: i64) -> Value {
+    let mut tombstone = tombstone(channel, article);
+    if let Some(object) = tombstone.as_object_mut() {
+        object.remove("@context");
+    }
+    json!({
+        "@context": context(),
+        "id": format!("{}/activity/delete/{revision}", note_id(channel, &article.id)),
+        "type": "Delete",
+        "actor": account.actor,
+        "to": [PUBLIC],
+        "cc": [account.followers],
+        "object": tombstone,
+    })
+}
+
 /// The outbox collection: its size and a link to the first page.
 pub fn outbox(account: &Account, total: i64) -> Value {
     json!({

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::deliveries::Outgoing;
 use super::{format_time, Store};
 use crate::article::{Article, ArticleId, Slug, State, Tag};
 use crate::error::StoreError;
@@ -162,7 +163,12 @@ impl Store {
     /// An edit whose `updated` is not after the stored one gets `updated =
     /// now`, so readers see the change; `published` never moves.
     #[tracing::instrument(skip_all, fields(submissions = submissions.len()), err)]
-    pub async fn sync(&self, submissions: &[Submission<'_>], now: DateTime<Utc>) -> Result<SyncReport, StoreError> {
+    pub async fn sync(
+        &self,
+        submissions: &[Submission<'_>],
+        activities: &Activities<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<SyncReport, StoreError> {
         let now = now.trunc_subsecs(0);
         let mut tx = self.pool.begin().await?;
         take_write_lock(&mut tx).await?;
@@ -184,6 +190,9 @@ impl Store {
             }
             let Some(stored) = stored else {
                 write_article(&mut tx, article, submission.source, &fingerprint, 1, now, true).await?;
+                if article.is_published() {
+                    federate(&mut tx, activities, Change::Created, article, 1, now).await?;
+                }
                 report.created.push(article.slug.to_string());
                 continue;
             };
@@ -215,7 +224,17 @@ impl Store {
             if new.updated <= old.updated {
                 new.updated = if content_changed { now.max(old.updated + TimeDelta::seconds(1)) } else { old.updated };
             }
-            write_article(&mut tx, &new, submission.source, &fingerprint, stored.revision + 1, now, false).await?;
+            let revision = stored.revision + 1;
+            write_article(&mut tx, &new, submission.source, &fingerprint, revision, now, false).await?;
+            let change = match (old.state, new.state) {
+                (State::Published, State::Retracted) => Some(Change::Retracted),
+                (State::Retracted, State::Published) => Some(Change::Created),
+                (State::Published, State::Published) if content_changed => Some(Change::Updated),
+                _ => None,
+            };
+            if let Some(change) = change {
+                federate(&mut tx, activities, change, &new, revision, now).await?;
+            }
             if old.state == State::Published && new.state == State::Retracted {
                 report.retracted.push(new.slug.to_string());
             } else {
@@ -232,7 +251,12 @@ impl Store {
     /// Retracts the given published articles (used by `publish --prune`).
     /// Returns the slugs retracted.
     #[tracing::instrument(skip_all, fields(count = ids.len()), err)]
-    pub async fn retract(&self, ids: &[ArticleId], now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    pub async fn retract(
+        &self,
+        ids: &[ArticleId],
+        activities: &Activities<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
         let now = now.trunc_subsecs(0);
         let mut tx = self.pool.begin().await?;
         take_write_lock(&mut tx).await?;
@@ -256,6 +280,7 @@ impl Store {
                 false,
             )
             .await?;
+            federate(&mut tx, activities, Change::Retracted, &article, stored.revision + 1, now).await?;
             retracted.push(article.slug.to_string());
         }
         if !retracted.is_empty() {
@@ -264,6 +289,36 @@ impl Store {
         tx.commit().await?;
         Ok(retracted)
     }
+}
+
+/// What happened to an article, for federation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Newly published (or published again after a retraction).
+    Created,
+    /// Its content changed.
+    Updated,
+    /// Retracted.
+    Retracted,
+}
+
+/// Renders the activity for a change (`None` to send nothing); given the new
+/// revision number. The store queues what it returns to every follower in
+/// the same transaction as the change, so no change goes undelivered.
+pub type Activities<'a> = dyn Fn(Change, &Article, i64) -> Option<Outgoing> + Send + Sync + 'a;
+
+async fn federate(
+    tx: &mut Transaction<'_, Any>,
+    activities: &Activities<'_>,
+    change: Change,
+    article: &Article,
+    revision: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(activity) = activities(change, article, revision) {
+        super::deliveries::fan_out(tx, &activity, now).await?;
+    }
+    Ok(())
 }
 
 /// SQLite takes its write lock lazily, and a reader that later writes fails

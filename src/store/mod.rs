@@ -6,6 +6,7 @@
 //! interface. Migrations are embedded in the binary and run at connect.
 
 mod articles;
+mod deliveries;
 mod federation;
 
 use std::path::Path;
@@ -16,7 +17,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
-pub use articles::{Conflict, Submission, SyncReport, TrackedFile};
+pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
+pub use deliveries::{Job, Outgoing, QueueStatus};
+pub use federation::RemoteActorRow;
 
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

@@ -1,0 +1,234 @@
+//! The `activities` and `deliveries` tables: the durable delivery queue.
+//!
+//! Enqueueing writes one job per distinct inbox (a follower's shared inbox
+//! when it has one) in the same transaction as the activity, so a crash can
+//! never leave an activity half fanned out. Workers claim a job by stamping
+//! `locked_until`; a job whose worker died is claimed again once the lock
+//! expires, so nothing is lost (an activity may then arrive twice, which
+//! receivers deduplicate by id).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{Any, Row, Transaction};
+
+use super::{format_time, Store};
+use crate::error::StoreError;
+
+/// An activity to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The activity's id.
+    pub id: String,
+    /// `Create`, `Update`, `Delete`, `Accept`.
+    pub kind: &'static str,
+    /// The article it is about, if any.
+    pub article_id: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// A claimed delivery job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Row id.
+    pub id: i64,
+    /// Destination inbox.
+    pub inbox: String,
+    /// The activity JSON.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// Queue counts for `herald queue`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Jobs waiting or being retried.
+    pub pending: i64,
+    /// Jobs delivered.
+    pub delivered: i64,
+    /// Jobs given up.
+    pub failed: i64,
+    /// Per inbox with pending or failed jobs: (inbox, pending, failed, last error).
+    pub inboxes: Vec<(String, i64, i64, Option<String>)>,
+}
+
+impl Store {
+    /// Stores `activity` and one job per follower inbox (deduplicated by
+    /// shared inbox). Returns the number of jobs.
+    #[tracing::instrument(skip_all, fields(activity = %activity.id), err)]
+    pub async fn enqueue_to_followers(&self, activity: &Outgoing, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let jobs = fan_out(&mut tx, activity, now).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// Stores `activity` and one job for `inbox`.
+    #[tracing::instrument(skip_all, fields(activity = %activity.id, inbox), err)]
+    pub async fn enqueue_to(&self, activity: &Outgoing, inbox: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_activity(&mut tx, activity, now).await?;
+        sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (activity_id, inbox) DO NOTHING",
+        )
+        .bind(&activity.id)
+        .bind(inbox)
+        .bind(format_time(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims the next due job for `lock`, or `None` when nothing is due.
+    pub async fn claim_delivery(&self, now: DateTime<Utc>, lock: TimeDelta) -> Result<Option<Job>, StoreError> {
+        // One statement: SQLite serializes writers, so two workers can never
+        // stamp the same row; the second one's subquery sees the lock.
+        let row = sqlx::query(
+            "UPDATE deliveries SET locked_until = $1 WHERE id = (\
+                SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
+                AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at, id LIMIT 1) \
+             RETURNING id, inbox, activity_id, attempts",
+        )
+        .bind(format_time(now + lock))
+        .bind(format_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let activity_id: String = row.try_get("activity_id")?;
+        let body =
+            sqlx::query("SELECT body FROM activities WHERE id = $1").bind(&activity_id).fetch_one(&self.pool).await?;
+        Ok(Some(Job {
+            id: row.try_get("id")?,
+            inbox: row.try_get("inbox")?,
+            body: body.try_get("body")?,
+            attempts: row.try_get("attempts")?,
+        }))
+    }
+
+    /// Marks a job delivered (or given up, when `failed`).
+    pub async fn finish_delivery(
+        &self,
+        id: i64,
+        failed: bool,
+        status: Option<u16>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET state = $1, attempts = attempts + 1, locked_until = NULL, last_status = $2, \
+             last_error = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(if failed { "failed" } else { "delivered" })
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(format_time(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Schedules a job's next attempt.
+    pub async fn retry_delivery(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        status: Option<u16>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, \
+             last_status = $2, last_error = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(format_time(at))
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(format_time(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes every pending job due now (`herald queue --retry-now`); returns how many.
+    pub async fn retry_all_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending'")
+            .bind(format_time(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Counts by state and per inbox.
+    pub async fn queue_status(&self) -> Result<QueueStatus, StoreError> {
+        let mut status = QueueStatus::default();
+        for row in
+            sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&self.pool).await?
+        {
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            match state.as_str() {
+                "pending" => status.pending = n,
+                "delivered" => status.delivered = n,
+                _ => status.failed = n,
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT inbox, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
+             SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, MAX(last_error) AS last_error \
+             FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY inbox",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            status.inboxes.push((
+                row.try_get("inbox")?,
+                row.try_get("pending")?,
+                row.try_get("failed")?,
+                row.try_get("last_error")?,
+            ));
+        }
+        Ok(status)
+    }
+}
+
+async fn insert_activity(
+    tx: &mut Transaction<'_, Any>,
+    activity: &Outgoing,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO activities (id, kind, article_id, body, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&activity.id)
+    .bind(activity.kind)
+    .bind(activity.article_id.as_deref())
+    .bind(&activity.body)
+    .bind(format_time(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the activity and its jobs inside the caller's transaction.
+pub(super) async fn fan_out(
+    tx: &mut Transaction<'_, Any>,
+    activity: &Outgoing,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    insert_activity(tx, activity, now).await?;
+    let done = sqlx::query(
+        "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
+         SELECT DISTINCT $1, COALESCE(shared_inbox, inbox), 'pending', $2, $2, $2 FROM followers WHERE true \
+         ON CONFLICT (activity_id, inbox) DO NOTHING",
+    )
+    .bind(&activity.id)
+    .bind(format_time(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}

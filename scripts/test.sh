@@ -173,13 +173,32 @@ ensure_python() {
 
 # --- placeholders for later ---------------------------------------------------
 # start_postgres: PLACEHOLDER (not implemented yet) - start a throwaway PostgreSQL for the tests.
-# interop_npm_ci: PLACEHOLDER (not implemented yet) - run `npm ci` in tests/interop.
+# --- Node + Fedify (the interop peer in tests/interop) --------------------------
+ensure_interop_peer() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "node/npm not found; trying to install them with apt-get"
+        apt_install nodejs npm || true
+    fi
+    if ! command -v node >/dev/null 2>&1; then
+        missing "node is not installed (the Fedify interop test needs Node >= 20)."
+        return 0
+    fi
+    if [ -d tests/interop/node_modules/@fedify/fedify ] \
+        && [ tests/interop/node_modules/.package-lock.json -nt tests/interop/package-lock.json ]; then
+        return 0
+    fi
+    log "npm ci in tests/interop"
+    if ! (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+        missing "npm ci in tests/interop failed; the Fedify interop test cannot run."
+    fi
+}
 
 # --- main -----------------------------------------------------------------------
 command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH (install Rust first)"
 
 ensure_jing
 ensure_python
+ensure_interop_peer
 
 HERALD_JING="${HERALD_JING:-$(command -v jing || true)}"
 HERALD_PYTHON="${HERALD_PYTHON:-$python_bin}"

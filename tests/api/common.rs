@@ -34,6 +34,7 @@ pub fn test_env(dir: &Path) -> Vec<(String, String)> {
     vec![
         ("HERALD_SERVER__BIND".into(), "127.0.0.1:0".into()),
         ("HERALD_SERVER__BASE_URL".into(), BASE_URL.into()),
+        ("HERALD_FEDERATION__ALLOW_PRIVATE_ADDRESSES".into(), "true".into()),
         ("HERALD_SERVER__POLL_INTERVAL_MS".into(), "50".into()),
         ("HERALD_DATABASE__URL".into(), format!("sqlite://{}", dir.join("herald.db").display())),
         ("HERALD_CONTENT__DIR".into(), dir.join("feeds").display().to_string()),
@@ -64,12 +65,31 @@ pub async fn spawn_app() -> TestApp {
 /// `extra`: add `tests/fixtures/extra` (an article with an image) to the
 /// content; `watch`: run as `serve --watch`.
 pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
+    spawn(extra, watch, false).await
+}
+
+/// A server whose base URL is its real loopback address, so that remote
+/// peers (the Fedify interop peer) can reach every URL it publishes.
+pub async fn spawn_reachable_app() -> TestApp {
+    spawn(false, false, true).await
+}
+
+async fn spawn(extra: bool, watch: bool, reachable: bool) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
-    let env = test_env(dir.path());
+    let mut env = test_env(dir.path());
+    let mut base_url = BASE_URL.to_owned();
+    if reachable {
+        // Pick a free port, then let herald bind it (a tiny race, acceptable in tests).
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        base_url = format!("http://127.0.0.1:{port}/");
+        env.retain(|(k, _)| k != "HERALD_SERVER__BIND" && k != "HERALD_SERVER__BASE_URL");
+        env.push(("HERALD_SERVER__BIND".into(), format!("127.0.0.1:{port}")));
+        env.push(("HERALD_SERVER__BASE_URL".into(), base_url.clone()));
+    }
     let config_file = dir.path().join("herald.toml");
-    std::fs::write(&config_file, config_toml(dir.path())).unwrap();
+    std::fs::write(&config_file, config_toml(dir.path(), &base_url)).unwrap();
     let settings = Settings::load_with_env(None, env).unwrap();
     let app = Application::build(settings).await.unwrap();
     let app = if watch { app.watch_content().unwrap() } else { app };
@@ -91,9 +111,10 @@ pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
 }
 
 /// The same settings as `test_env`, as a file for the `herald` binary.
-fn config_toml(dir: &Path) -> String {
+fn config_toml(dir: &Path, base_url: &str) -> String {
     format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{BASE_URL}\"\n[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n",
+        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{base_url}\"\n[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n\
+         [federation]\nallow_private_addresses = true\n",
         dir.join("herald.db").display(),
         dir.join("feeds").display()
     )

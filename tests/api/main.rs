@@ -8,5 +8,6 @@ mod common;
 mod federation;
 mod feeds;
 mod golden;
+mod interop;
 mod publish;
 mod validators;

@@ -1,0 +1,164 @@
+//! Interop with an independent ActivityPub implementation: a Fedify server
+//! (tests/interop/peer.mjs) whose user alice looks herald's account up by
+//! WebFinger, follows it, and receives what herald publishes. Whether
+//! herald's signatures are valid is Fedify's verdict, not ours.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{repo, spawn_reachable_app, tool, TestApp};
+
+struct Peer {
+    child: Child,
+    _stdin: ChildStdin,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Starts the peer, or `None` (skipped loudly) when Node or its
+    /// dependencies are missing outside CI.
+    fn start() -> Option<Peer> {
+        let node = tool("HERALD_NODE", "node")?;
+        let dir = repo().join("tests/interop");
+        if !dir.join("node_modules/@fedify/fedify").is_dir() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "tests/interop/node_modules is missing under CI=true: run `npm ci` in tests/interop (bash scripts/test.sh does)"
+            );
+            eprintln!("\n*** SKIPPING interop: run `npm ci` in tests/interop (bash scripts/test.sh does) ***\n");
+            return None;
+        }
+        let mut child = Command::new(node)
+            .arg(dir.join("peer.mjs"))
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer did not start: {e}: {line:?}"));
+        Some(Peer {
+            child,
+            _stdin: stdin,
+            base: format!("http://127.0.0.1:{}", ready["port"]),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn control(&self, path: &str, body: Value) -> Value {
+        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "peer {path}: {status}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn list(&self, what: &str) -> Vec<Value> {
+        let response = self.http.get(format!("{}/control/{what}", self.base)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Waits (at most 30 s) until alice has accepted an activity matching `matches`.
+    async fn await_received(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = self.list("received").await.into_iter().find(|a| matches(a)) {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the peer never accepted {what}; received: {:#?}; rejected: {:#?}",
+                self.list("received").await,
+                self.list("rejected").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn follower_count(app: &TestApp) -> i64 {
+    app.store.follower_count().await.unwrap()
+}
+
+async fn await_followers(app: &TestApp, expected: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while follower_count(app).await != expected {
+        assert!(tokio::time::Instant::now() < deadline, "followers never reached {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const NEW: &str =
+    "+++\nid = \"urn:uuid:1f5c2a8e-6a3b-4d7e-9c1f-2b3a4c5d6e7f\"\nslug = \"interop-breve\"\nkind = \"teaser\"\n\
+title = \"Brève d’interopérabilité\"\nsummary = \"Une brève publiée pendant le test Fedify.\"\ntags = [\"interop\"]\n\
+published = \"2024-08-10T08:00:00Z\"\n+++\n";
+
+#[tokio::test]
+async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete() {
+    let Some(peer) = Peer::start() else { return };
+    let app = spawn_reachable_app().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+
+    // Follow, by WebFinger handle: Fedify resolves it, fetches the actor and
+    // sends a signed Follow; herald answers with a signed Accept.
+    let follow = peer.control("/control/follow", json!({ "handle": format!("acct:news@{host}") })).await;
+    assert_eq!(follow["actor"], format!("{}/users/news", app.address));
+    let accept = peer.await_received("Accept", |a| a["type"] == "Accept").await;
+    assert_eq!(accept["actor"], format!("{}/users/news", app.address));
+    assert_eq!(follow_id_of(&accept), follow["follow_id"].as_str().unwrap());
+    await_followers(&app, 1).await;
+
+    // A repeated Follow changes nothing.
+    assert_eq!(follower_count(&app).await, 1);
+
+    // Publish from another process: a Create(Note) arrives.
+    app.write_content("interop-breve.md", NEW);
+    assert!(app.herald(&["publish"]).status.success());
+    let create = peer.await_received("Create", |a| a["type"] == "Create").await;
+    let note = &create["object"];
+    assert_eq!(note["type"], "Note");
+    let content = serde_json::to_string(note).unwrap();
+    assert!(content.contains("Brève d’interopérabilité"), "{note:#}");
+    assert!(content.contains("/tags/interop"), "{note:#}");
+    assert!(note.get("summary").is_none());
+
+    // Edit: an Update with the new text.
+    app.write_content("interop-breve.md", &NEW.replace("pendant le test Fedify", "pendant le test Fedify, corrigée"));
+    assert!(app.herald(&["publish"]).status.success());
+    let update = peer.await_received("Update", |a| a["type"] == "Update").await;
+    assert!(serde_json::to_string(&update["object"]).unwrap().contains("corrigée"), "{update:#}");
+
+    // Retraction: a Delete carrying a Tombstone.
+    let retracted = NEW
+        .replace("published = \"2024-08-10T08:00:00Z\"", "published = \"2024-08-10T08:00:00Z\"\nstate = \"retracted\"");
+    app.write_content("interop-breve.md", &retracted);
+    assert!(app.herald(&["publish"]).status.success());
+    let delete = peer.await_received("Delete", |a| a["type"] == "Delete").await;
+    assert!(serde_json::to_string(&delete).unwrap().contains("Tombstone"), "{delete:#}");
+
+    // Unfollow: herald forgets alice.
+    peer.control("/control/unfollow", json!({ "actor": follow["actor"] })).await;
+    await_followers(&app, 0).await;
+
+    // Everything herald sent passed Fedify's own signature verification.
+    assert_eq!(peer.list("rejected").await, Vec::<Value>::new());
+}
+
+fn follow_id_of(accept: &Value) -> String {
+    let object = &accept["object"];
+    object.as_str().map(str::to_owned).or_else(|| object["id"].as_str().map(str::to_owned)).unwrap_or_default()
+}

@@ -8,6 +8,7 @@ mod common;
 mod federation;
 mod feeds;
 mod golden;
+mod inbox;
 mod interop;
 mod publish;
 mod validators;

@@ -51,6 +51,20 @@ pub enum Command {
         /// Content directory; defaults to content.dir.
         dir: Option<PathBuf>,
     },
+    /// List the account's followers, with a count per server.
+    Followers,
+    /// Show the delivery queue: pending, delivered, failed, per inbox.
+    Queue {
+        /// Make every pending delivery due now instead of waiting for its backoff.
+        #[arg(long)]
+        retry_now: bool,
+    },
+    /// Manage the account's keypair.
+    Key {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
         /// Feed format.
@@ -60,6 +74,15 @@ pub enum Command {
         #[arg(long)]
         tag: Option<String>,
     },
+}
+
+/// `herald key` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Replace the account's RSA keypair with a new one. Remote servers pick
+    /// the new key up when a signature fails with the old one; use it when the
+    /// private key may have leaked.
+    Rotate,
 }
 
 /// `--format` values.
@@ -124,6 +147,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loaded.errors.len()
             );
             Ok(if loaded.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Followers => {
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let followers = store.followers().await?;
+            store.close().await;
+            let mut by_server: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+            for (actor, inbox) in &followers {
+                println!("{actor}\t{inbox}");
+                let host =
+                    url::Url::parse(actor).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                *by_server.entry(host).or_default() += 1;
+            }
+            for (server, count) in &by_server {
+                println!("{count:>8}  {server}");
+            }
+            println!("{} followers on {} servers", followers.len(), by_server.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue { retry_now } => {
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            if retry_now {
+                let due = store.retry_all_now(chrono::Utc::now()).await?;
+                println!("{due} pending deliveries are due now");
+            }
+            let status = store.queue_status().await?;
+            store.close().await;
+            for (inbox, pending, failed, error) in &status.inboxes {
+                println!("{inbox}\tpending {pending}\tfailed {failed}\t{}", error.as_deref().unwrap_or(""));
+            }
+            println!("pending {}, delivered {}, failed {}", status.pending, status.delivered, status.failed);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key { action: KeyAction::Rotate } => {
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let key = tokio::task::spawn_blocking(crate::federation::keys::generate)
+                .await
+                .context("generating a key")?
+                .context("generating a key")?;
+            store.rotate_actor_key(&key, chrono::Utc::now()).await?;
+            store.close().await;
+            println!(
+                "rotated the key of {}; running servers sign with the new key within a second",
+                settings.account.acct()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;

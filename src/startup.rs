@@ -157,10 +157,25 @@ async fn poll_revisions(state: AppState) {
         interval.tick().await;
         match state.cache.refresh().await {
             // A publish elsewhere may have queued deliveries: start them now.
-            Ok(true) => state.deliveries.notify_waiters(),
+            Ok(true) => {
+                reload_key(&state).await;
+                state.deliveries.notify_waiters();
+            }
             Ok(false) => {}
             Err(error) => tracing::warn!(%error, "could not check the store for changes"),
         }
+    }
+}
+
+/// Signs with the current stored key (it changes with `herald key rotate`).
+async fn reload_key(state: &AppState) {
+    match state.store.actor_key().await {
+        Ok(Some((key, _))) => match crate::federation::keys::signing_key(&key) {
+            Ok(pair) => state.client.set_key(pair),
+            Err(error) => tracing::error!(%error, "the stored actor key is unusable"),
+        },
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "could not read the actor key"),
     }
 }
 

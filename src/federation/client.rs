@@ -85,7 +85,8 @@ pub enum Delivered {
 pub struct Client {
     http: reqwest::Client,
     allow_private: bool,
-    key: Arc<KeyPair>,
+    // Swapped by `set_key` when an operator rotates the key.
+    key: Arc<arc_swap::ArcSwap<KeyPair>>,
     key_id: String,
 }
 
@@ -101,7 +102,12 @@ impl Client {
             .pool_max_idle_per_host(4)
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .build()?;
-        Ok(Self { http, allow_private, key: Arc::new(key), key_id })
+        Ok(Self { http, allow_private, key: Arc::new(arc_swap::ArcSwap::from_pointee(key)), key_id })
+    }
+
+    /// Signs with `key` from now on (after `herald key rotate`).
+    pub fn set_key(&self, key: KeyPair) {
+        self.key.store(Arc::new(key));
     }
 
     fn check(&self, url: &Url) -> Result<(), FetchError> {
@@ -128,7 +134,7 @@ impl Client {
         url.set_fragment(None);
         self.check(&url)?;
         let mut request = self.http.get(url.clone()).header("accept", ACTIVITY_JSON);
-        for (name, value) in signature::sign(&self.key, &self.key_id, "GET", &url, None, Utc::now()) {
+        for (name, value) in signature::sign(&self.key.load(), &self.key_id, "GET", &url, None, Utc::now()) {
             request = request.header(name, value);
         }
         let mut response = request.send().await.map_err(|source| FetchError::Network { url: url.clone(), source })?;
@@ -153,7 +159,7 @@ impl Client {
     pub async fn post(&self, inbox: &Url, body: &[u8]) -> Result<Delivered, FetchError> {
         self.check(inbox)?;
         let mut request = self.http.post(inbox.clone()).body(body.to_vec());
-        for (name, value) in signature::sign(&self.key, &self.key_id, "POST", inbox, Some(body), Utc::now()) {
+        for (name, value) in signature::sign(&self.key.load(), &self.key_id, "POST", inbox, Some(body), Utc::now()) {
             request = request.header(name, value);
         }
         Ok(match request.send().await {

@@ -51,6 +51,29 @@ impl Store {
         })
     }
 
+    /// Retires the current key and makes `key` current; bumps the site
+    /// revision so that running servers serve the new key and sign with it.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn rotate_actor_key(&self, key: &StoredKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
+            .bind(format_time(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE actor_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(format_time(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.private_pem)
+            .bind(&key.public_pem)
+            .bind(format_time(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Number of followers.
     pub async fn follower_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM followers").fetch_one(&self.pool).await?;

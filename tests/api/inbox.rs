@@ -205,3 +205,44 @@ async fn likes_boosts_and_replies_are_counted_and_undo_and_delete_unfollow() {
     assert_eq!(remote.post(&app, "/inbox", &serde_json::to_vec(&delete).unwrap(), None, None).await, 202);
     assert_eq!(app.store.follower_count().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_cli_lists_followers_shows_the_queue_and_rotates_the_key() {
+    let app = spawn_app().await;
+    let remote = Remote::start().await;
+    assert_eq!(remote.post(&app, "/inbox", &remote.follow(&app, "4"), None, None).await, 202);
+    remote.await_received("Accept").await;
+
+    let followers = app.herald(&["followers"]);
+    let out = String::from_utf8_lossy(&followers.stdout);
+    assert!(out.contains(&format!("{}\t{}/users/mallory/inbox", remote.actor(), remote.base)), "{out}");
+    assert!(out.contains("1 followers on 1 servers"), "{out}");
+
+    // The Accept was delivered; `queue` counts it once the worker has recorded it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = String::from_utf8_lossy(&app.herald(&["queue"]).stdout).into_owned();
+        if out.contains("pending 0, delivered 1, failed 0") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let before = app.store.actor_key().await.unwrap().unwrap().0;
+    let rotate = app.herald(&["key", "rotate"]);
+    assert!(rotate.status.success(), "{rotate:?}");
+    let after = app.store.actor_key().await.unwrap().unwrap().0;
+    assert_ne!(before.public_pem, after.public_pem);
+    // The running server serves the new key without a restart.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let actor: Value =
+            app.get_with("/users/news", &[("accept", "application/activity+json")]).await.json().await.unwrap();
+        if actor["publicKey"]["publicKeyPem"] == after.public_pem.as_str() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the actor still shows the old key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

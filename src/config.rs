@@ -45,6 +45,8 @@ pub struct DeliverySettings {
     pub workers: usize,
     /// Attempts before a job is given up.
     pub max_attempts: u32,
+    /// How long a claimed job stays locked to its worker.
+    pub lock: chrono::TimeDelta,
 }
 
 /// `[server]`
@@ -231,6 +233,7 @@ struct RawFederation {
     allow_private_addresses: bool,
     delivery_workers: i64,
     max_attempts: i64,
+    delivery_lock_seconds: i64,
 }
 
 #[derive(Deserialize)]
@@ -419,6 +422,14 @@ impl Raw {
             },
         );
         check(
+            "federation.delivery_lock_seconds",
+            if (1..=3600).contains(&fed.delivery_lock_seconds) {
+                Ok(())
+            } else {
+                Err(format!("{} is out of range: use 1 to 3600", fed.delivery_lock_seconds))
+            },
+        );
+        check(
             "federation.max_attempts",
             if (1..=30).contains(&fed.max_attempts) {
                 Ok(())
@@ -504,6 +515,7 @@ impl Raw {
                         allow_private_addresses: fed.allow_private_addresses,
                         workers: usize::try_from(fed.delivery_workers).unwrap_or(8),
                         max_attempts: u32::try_from(fed.max_attempts).unwrap_or(16),
+                        lock: chrono::TimeDelta::seconds(fed.delivery_lock_seconds),
                     },
                 })
             }

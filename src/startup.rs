@@ -113,7 +113,7 @@ impl Application {
                 tokio::spawn(delivery::run_worker(
                     state.store.clone(),
                     state.client.clone(),
-                    state.settings.delivery.max_attempts,
+                    state.settings.delivery.clone(),
                     state.deliveries.clone(),
                 ))
             })

@@ -22,11 +22,9 @@ use tokio::sync::Notify;
 use url::Url;
 
 use super::client::{Client, Delivered, FetchError};
+use crate::config::DeliverySettings;
 use crate::error::StoreError;
 use crate::store::{Job, Store};
-
-/// How long a claimed job stays locked; a worker that died releases it then.
-pub const LOCK: TimeDelta = TimeDelta::seconds(120);
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +45,11 @@ pub fn backoff(attempt: u32) -> Duration {
 pub async fn try_execute_task(
     store: &Store,
     client: &Client,
-    max_attempts: u32,
+    settings: &DeliverySettings,
     now: DateTime<Utc>,
 ) -> Result<ExecutionOutcome, StoreError> {
-    let Some(job) = store.claim_delivery(now, LOCK).await? else { return Ok(ExecutionOutcome::EmptyQueue) };
-    attempt(store, client, max_attempts, job).await?;
+    let Some(job) = store.claim_delivery(now, settings.lock).await? else { return Ok(ExecutionOutcome::EmptyQueue) };
+    attempt(store, client, settings.max_attempts, job).await?;
     Ok(ExecutionOutcome::TaskCompleted)
 }
 
@@ -99,10 +97,10 @@ async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) ->
 
 /// A worker: drains due jobs, then sleeps until notified (a publish or a
 /// Follow in this process) or for a second (work queued by another process).
-pub async fn run_worker(store: Store, client: Client, max_attempts: u32, notify: Arc<Notify>) {
+pub async fn run_worker(store: Store, client: Client, settings: DeliverySettings, notify: Arc<Notify>) {
     loop {
         let notified = notify.notified();
-        match try_execute_task(&store, &client, max_attempts, Utc::now()).await {
+        match try_execute_task(&store, &client, &settings, Utc::now()).await {
             Ok(ExecutionOutcome::TaskCompleted) => continue,
             Ok(ExecutionOutcome::EmptyQueue) => {}
             Err(error) => tracing::warn!(%error, "delivery worker"),

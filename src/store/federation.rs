@@ -167,6 +167,27 @@ impl Store {
         self.enqueue_to(accept, &actor.inbox, now).await
     }
 
+    /// Adds followers in bulk, in one transaction, without sending Accepts
+    /// (importing followers moved from another server, load tests).
+    pub async fn import_followers(&self, actors: &[RemoteActorRow], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for actor in actors {
+            sqlx::query(
+                "INSERT INTO followers (actor, inbox, shared_inbox, follow_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (actor) DO NOTHING",
+            )
+            .bind(&actor.id)
+            .bind(&actor.inbox)
+            .bind(actor.shared_inbox.as_deref())
+            .bind(format!("{}#imported", actor.id))
+            .bind(format_time(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes a follower; returns whether there was one.
     pub async fn remove_follower(&self, actor: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM followers WHERE actor = $1").bind(actor).execute(&self.pool).await?;

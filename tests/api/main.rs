@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod crash;
 mod federation;
 mod feeds;
 mod golden;

@@ -3,7 +3,10 @@
 //! Outcomes (Mastodon's rules): 2xx delivered; 410 Gone drops the followers
 //! behind that inbox; 429 and 5xx and network errors are retried; any other
 //! 4xx is permanent. Attempt n waits n⁴ + 15 s, or the server's
-//! `Retry-After` if longer:
+//! `Retry-After` if longer. A host whose deliveries failed on 7 different
+//! days (Mastodon's rule) is unavailable: its jobs are dropped until a
+//! delivery succeeds or it sends us an activity.
+//!
 //!
 //! | attempt | wait    | covers an outage of |
 //! |--------:|--------:|--------------------:|
@@ -58,6 +61,12 @@ async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) ->
     let Ok(inbox) = Url::parse(&job.inbox) else {
         return store.finish_delivery(job.id, true, None, Some("not a URL"), Utc::now()).await;
     };
+    let host = inbox.host_str().unwrap_or_default().to_owned();
+    let health = store.host_health(&host).await?;
+    if let Some(since) = health.as_ref().and_then(|h| h.unavailable_since) {
+        let error = format!("{host} is unavailable since {since} (failures on 7 days); skipped until it answers");
+        return store.finish_delivery(job.id, true, None, Some(&error), Utc::now()).await;
+    }
     let outcome = client.post(&inbox, job.body.as_bytes()).await;
     let now = Utc::now();
     let (status, retry_after, error) = match outcome {
@@ -67,6 +76,9 @@ async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) ->
         Err(error) => (None, None, error.to_string()),
         Ok(Delivered::Network(error)) => (None, None, error),
         Ok(Delivered::Status(status, _)) if status.is_success() => {
+            if health.is_some() {
+                store.record_host_success(&host).await?;
+            }
             return store.finish_delivery(job.id, false, Some(status.as_u16()), None, now).await;
         }
         Ok(Delivered::Status(StatusCode::GONE, _)) => {
@@ -84,6 +96,9 @@ async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) ->
             return store.finish_delivery(job.id, true, Some(status.as_u16()), Some(&error), now).await;
         }
     };
+    if store.record_host_failure(&host, now).await? {
+        tracing::warn!(host, "host marked unavailable after failures on 7 different days");
+    }
     let failures = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
     if failures >= max_attempts {
         tracing::warn!(%error, "giving up after {failures} attempts");

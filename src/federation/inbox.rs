@@ -82,6 +82,8 @@ pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]
         return Err(InboxError::Unauthorized(format!("keyId {} is not on the actor's host", params.key_id)));
     }
     let actor = verified_actor(inbox, &actor_url, path, headers, body).await?;
+    // The host answers again: deliveries to it resume.
+    inbox.store.record_host_success(actor_url.host_str().unwrap_or_default()).await?;
     let kind = activity["type"].as_str().unwrap_or_default();
     tracing::info!(kind, actor = %actor.id, "activity received");
     let now = Utc::now();

@@ -232,3 +232,77 @@ pub(super) async fn fan_out(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A host's delivery health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostHealth {
+    /// Distinct days with failed deliveries since the last success.
+    pub failure_days: usize,
+    /// Set once failures happened on [`UNAVAILABLE_AFTER_DAYS`] different days.
+    pub unavailable_since: Option<DateTime<Utc>>,
+}
+
+/// Failures on this many different days make a host unavailable (Mastodon's rule).
+pub const UNAVAILABLE_AFTER_DAYS: usize = 7;
+
+impl Store {
+    /// The health of `host`, `None` when nothing failed since its last success.
+    pub async fn host_health(&self, host: &str) -> Result<Option<HostHealth>, StoreError> {
+        let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let days: String = row.try_get("failure_days")?;
+            let since: Option<String> = row.try_get("unavailable_since")?;
+            Ok(HostHealth {
+                failure_days: days.split_whitespace().count(),
+                unavailable_since: since.map(|s| super::parse_time("hosts", &s)).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a failed delivery to `host` today; returns whether the host is
+    /// now unavailable.
+    pub async fn record_host_failure(&self, host: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (mut days, mut since): (Vec<String>, Option<String>) = match row {
+            Some(row) => {
+                let days: String = row.try_get("failure_days")?;
+                (days.split_whitespace().map(str::to_owned).collect(), row.try_get("unavailable_since")?)
+            }
+            None => (Vec::new(), None),
+        };
+        let today = now.format("%Y-%m-%d").to_string();
+        if !days.contains(&today) {
+            days.push(today);
+        }
+        if days.len() >= UNAVAILABLE_AFTER_DAYS && since.is_none() {
+            since = Some(format_time(now));
+        }
+        sqlx::query(
+            "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES ($1, $2, $3) \
+             ON CONFLICT (host) DO UPDATE SET failure_days = excluded.failure_days, \
+             unavailable_since = excluded.unavailable_since",
+        )
+        .bind(host)
+        .bind(days.join(" "))
+        .bind(since.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(since.is_some())
+    }
+
+    /// The host answered (a delivery succeeded, or it sent us an activity):
+    /// forget its failures.
+    pub async fn record_host_success(&self, host: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM hosts WHERE host = $1").bind(host).execute(&self.pool).await?;
+        Ok(())
+    }
+}

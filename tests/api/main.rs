@@ -12,4 +12,5 @@ mod golden;
 mod inbox;
 mod interop;
 mod publish;
+mod queue;
 mod validators;

@@ -11,7 +11,7 @@
 #    queue, workers and HTTP (sink and herald share the machine). Each
 #    scenario stops after 120 s.
 # Prints deliveries/s as a ratio to the signing limit, and the time from the
-# publish to the first delivery. FANOUT_WORKERS sets the worker count (32).
+# publish to the first delivery. FANOUT_WORKERS sets the worker count (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -134,7 +134,7 @@ async fn main() {
         "aws-lc-rs RSA-2048 signing (herald's signer, one core): {rate:.0} signs/s; x {cores} cores = {:.0}/s",
         rate * cores as f64
     );
-    let workers = std::env::var("FANOUT_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(32);
+    let workers = std::env::var("FANOUT_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(8);
     scenario(&format!("10,000 distinct inboxes, {workers} workers"), None, workers).await;
     scenario(&format!("100 shared inboxes, {workers} workers"), Some(100), workers).await;
 }

@@ -27,7 +27,7 @@ use url::Url;
 use super::client::{Client, Delivered, FetchError};
 use crate::config::DeliverySettings;
 use crate::error::StoreError;
-use crate::store::{Job, Store};
+use crate::store::{Job, Outcome, Store};
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,12 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt).pow(4) + 15)
 }
 
-/// Claims and attempts one due job.
+/// Jobs a worker claims at once and sends concurrently: fewer queue writes
+/// per delivery (one claim and one outcome transaction per batch).
+pub const BATCH: usize = 8;
+
+/// Claims up to [`BATCH`] due jobs, attempts them concurrently, and records
+/// their outcomes in one transaction.
 #[tracing::instrument(skip_all, err)]
 pub async fn try_execute_task(
     store: &Store,
@@ -51,40 +56,55 @@ pub async fn try_execute_task(
     settings: &DeliverySettings,
     now: DateTime<Utc>,
 ) -> Result<ExecutionOutcome, StoreError> {
-    let Some(job) = store.claim_delivery(now, settings.lock).await? else { return Ok(ExecutionOutcome::EmptyQueue) };
-    attempt(store, client, settings.max_attempts, job).await?;
+    let jobs = store.claim_deliveries(now, settings.lock, BATCH).await?;
+    if jobs.is_empty() {
+        return Ok(ExecutionOutcome::EmptyQueue);
+    }
+    let mut attempts = tokio::task::JoinSet::new();
+    for job in jobs {
+        let (store, client, max_attempts) = (store.clone(), client.clone(), settings.max_attempts);
+        attempts.spawn(async move { attempt(&store, &client, max_attempts, job).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = attempts.join_next().await {
+        match joined {
+            Ok(Ok(outcome)) => outcomes.push(outcome),
+            Ok(Err(error)) => tracing::warn!(%error, "delivery bookkeeping failed; the job will be retried"),
+            // A panicked attempt leaves its job locked; it is retried after the lock.
+            Err(error) => tracing::error!(%error, "delivery attempt panicked"),
+        }
+    }
+    store.record_outcomes(&outcomes, Utc::now()).await?;
     Ok(ExecutionOutcome::TaskCompleted)
 }
 
 #[tracing::instrument(skip_all, fields(job = job.id, inbox = %job.inbox, attempts = job.attempts), err)]
-async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) -> Result<(), StoreError> {
-    let Ok(inbox) = Url::parse(&job.inbox) else {
-        return store.finish_delivery(job.id, true, None, Some("not a URL"), Utc::now()).await;
-    };
+async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) -> Result<Outcome, StoreError> {
+    let id = job.id;
+    let failed = |status, error: String| Outcome::Failed { id, status, error };
+    let Ok(inbox) = Url::parse(&job.inbox) else { return Ok(failed(None, "not a URL".into())) };
     let host = inbox.host_str().unwrap_or_default().to_owned();
     let health = store.host_health(&host).await?;
     if let Some(since) = health.as_ref().and_then(|h| h.unavailable_since) {
-        let error = format!("{host} is unavailable since {since} (failures on 7 days); skipped until it answers");
-        return store.finish_delivery(job.id, true, None, Some(&error), Utc::now()).await;
+        return Ok(failed(
+            None,
+            format!("{host} is unavailable since {since} (failures on 7 days); skipped until it answers"),
+        ));
     }
-    let outcome = client.post(&inbox, job.body.as_bytes()).await;
-    let now = Utc::now();
-    let (status, retry_after, error) = match outcome {
-        Err(error @ (FetchError::Private(_) | FetchError::Scheme(_))) => {
-            return store.finish_delivery(job.id, true, None, Some(&error.to_string()), now).await;
-        }
+    let (status, retry_after, error) = match client.post(&inbox, job.body.as_bytes()).await {
+        Err(error @ (FetchError::Private(_) | FetchError::Scheme(_))) => return Ok(failed(None, error.to_string())),
         Err(error) => (None, None, error.to_string()),
         Ok(Delivered::Network(error)) => (None, None, error),
         Ok(Delivered::Status(status, _)) if status.is_success() => {
             if health.is_some() {
                 store.record_host_success(&host).await?;
             }
-            return store.finish_delivery(job.id, false, Some(status.as_u16()), None, now).await;
+            return Ok(Outcome::Delivered { id, status: status.as_u16() });
         }
         Ok(Delivered::Status(StatusCode::GONE, _)) => {
             let removed = store.remove_followers_at(&job.inbox).await?;
             tracing::info!(removed, "inbox is gone; its followers were removed");
-            return store.finish_delivery(job.id, true, Some(410), Some("410 Gone"), now).await;
+            return Ok(failed(Some(410), "410 Gone".into()));
         }
         Ok(Delivered::Status(status, retry_after))
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
@@ -92,22 +112,22 @@ async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) ->
             (Some(status.as_u16()), retry_after, format!("answered {status}"))
         }
         Ok(Delivered::Status(status, _)) => {
-            let error = format!("answered {status}; not retried");
-            return store.finish_delivery(job.id, true, Some(status.as_u16()), Some(&error), now).await;
+            return Ok(failed(Some(status.as_u16()), format!("answered {status}; not retried")));
         }
     };
+    let now = Utc::now();
     if store.record_host_failure(&host, now).await? {
         tracing::warn!(host, "host marked unavailable after failures on 7 different days");
     }
     let failures = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
     if failures >= max_attempts {
         tracing::warn!(%error, "giving up after {failures} attempts");
-        return store.finish_delivery(job.id, true, status, Some(&error), now).await;
+        return Ok(failed(status, error));
     }
     let wait = backoff(failures).max(retry_after.unwrap_or_default());
     let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::days(1));
     tracing::debug!(%error, ?wait, "will retry");
-    store.retry_delivery(job.id, at, status, &error, now).await
+    Ok(Outcome::Retry { id, at, status, error })
 }
 
 /// A worker: drains due jobs, then sleeps until notified (a publish or a

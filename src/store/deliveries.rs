@@ -39,6 +39,38 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// What became of an attempted job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The inbox accepted it.
+    Delivered {
+        /// Job id.
+        id: i64,
+        /// HTTP status.
+        status: u16,
+    },
+    /// Given up: permanent refusal, or out of attempts.
+    Failed {
+        /// Job id.
+        id: i64,
+        /// HTTP status, if any.
+        status: Option<u16>,
+        /// Why.
+        error: String,
+    },
+    /// To be tried again at `at`.
+    Retry {
+        /// Job id.
+        id: i64,
+        /// Next attempt.
+        at: DateTime<Utc>,
+        /// HTTP status, if any.
+        status: Option<u16>,
+        /// Why.
+        error: String,
+    },
+}
+
 /// Queue counts for `herald queue`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueStatus {
@@ -83,28 +115,75 @@ impl Store {
 
     /// Claims the next due job for `lock`, or `None` when nothing is due.
     pub async fn claim_delivery(&self, now: DateTime<Utc>, lock: TimeDelta) -> Result<Option<Job>, StoreError> {
+        Ok(self.claim_deliveries(now, lock, 1).await?.pop())
+    }
+
+    /// Claims up to `limit` due jobs for `lock`, oldest due first.
+    pub async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lock: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
         // One statement: SQLite serializes writers, so two workers can never
         // stamp the same row; the second one's subquery sees the lock.
-        let row = sqlx::query(
-            "UPDATE deliveries SET locked_until = $1 WHERE id = (\
+        let rows = sqlx::query(
+            "UPDATE deliveries SET locked_until = $1 WHERE id IN (\
                 SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at, id LIMIT 1) \
+                AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at, id LIMIT $3) \
              RETURNING id, inbox, activity_id, attempts",
         )
         .bind(format_time(now + lock))
         .bind(format_time(now))
-        .fetch_optional(&self.pool)
+        .bind(i64::try_from(limit).unwrap_or(1))
+        .fetch_all(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let activity_id: String = row.try_get("activity_id")?;
-        let body =
-            sqlx::query("SELECT body FROM activities WHERE id = $1").bind(&activity_id).fetch_one(&self.pool).await?;
-        Ok(Some(Job {
-            id: row.try_get("id")?,
-            inbox: row.try_get("inbox")?,
-            body: body.try_get("body")?,
-            attempts: row.try_get("attempts")?,
-        }))
+        let mut bodies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let activity_id: String = row.try_get("activity_id")?;
+            if !bodies.contains_key(&activity_id) {
+                let body = sqlx::query("SELECT body FROM activities WHERE id = $1")
+                    .bind(&activity_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                bodies.insert(activity_id.clone(), body.try_get("body")?);
+            }
+            jobs.push(Job {
+                id: row.try_get("id")?,
+                inbox: row.try_get("inbox")?,
+                body: bodies.get(&activity_id).cloned().unwrap_or_default(),
+                attempts: row.try_get("attempts")?,
+            });
+        }
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    /// Records the outcomes of attempted jobs in one transaction.
+    pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for outcome in outcomes {
+            let (id, state, at, status, error) = match outcome {
+                Outcome::Delivered { id, status } => (*id, "delivered", None, Some(*status), None),
+                Outcome::Failed { id, status, error } => (*id, "failed", None, *status, Some(error.as_str())),
+                Outcome::Retry { id, at, status, error } => (*id, "pending", Some(*at), *status, Some(error.as_str())),
+            };
+            sqlx::query(
+                "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                 locked_until = NULL, last_status = $3, last_error = $4, updated_at = $5 WHERE id = $6",
+            )
+            .bind(state)
+            .bind(at.map(format_time))
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(format_time(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Marks a job delivered (or given up, when `failed`).
@@ -116,18 +195,11 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries SET state = $1, attempts = attempts + 1, locked_until = NULL, last_status = $2, \
-             last_error = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(if failed { "failed" } else { "delivered" })
-        .bind(status.map(i64::from))
-        .bind(error)
-        .bind(format_time(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let outcome = match (failed, status) {
+            (false, Some(status)) => Outcome::Delivered { id, status },
+            _ => Outcome::Failed { id, status, error: error.unwrap_or_default().to_owned() },
+        };
+        self.record_outcomes(&[outcome], now).await
     }
 
     /// Schedules a job's next attempt.
@@ -139,18 +211,7 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, \
-             last_status = $2, last_error = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(format_time(at))
-        .bind(status.map(i64::from))
-        .bind(error)
-        .bind(format_time(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.record_outcomes(&[Outcome::Retry { id, at, status, error: error.to_owned() }], now).await
     }
 
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.

@@ -18,7 +18,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
 pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
-pub use deliveries::{HostHealth, Job, Outgoing, QueueStatus, UNAVAILABLE_AFTER_DAYS};
+pub use deliveries::{HostHealth, Job, Outcome, Outgoing, QueueStatus, UNAVAILABLE_AFTER_DAYS};
 pub use federation::RemoteActorRow;
 
 use crate::config::DatabaseSettings;

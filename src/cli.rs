@@ -53,6 +53,8 @@ pub enum Command {
     },
     /// List the account's followers, with a count per server.
     Followers,
+    /// Likes, boosts and replies received from the fediverse, per article.
+    Interactions,
     /// Show the delivery queue: pending, delivered, failed, per inbox.
     Queue {
         /// Make every pending delivery due now instead of waiting for its backoff.
@@ -163,6 +165,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{count:>8}  {server}");
             }
             println!("{} followers on {} servers", followers.len(), by_server.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Interactions => {
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let summary = store.interaction_summary().await?;
+            store.close().await;
+            println!("{:>7} {:>7} {:>7}  article", "likes", "boosts", "replies");
+            for (slug, likes, boosts, replies) in &summary {
+                println!("{likes:>7} {boosts:>7} {replies:>7}  {slug}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Queue { retry_now } => {

@@ -229,6 +229,26 @@ impl Store {
         Ok(())
     }
 
+    /// Likes, boosts and replies per article, most interactions first:
+    /// (slug, likes, boosts, replies).
+    pub async fn interaction_summary(&self) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.slug AS slug, \
+             SUM(CASE WHEN i.kind = 'like' THEN 1 ELSE 0 END) AS likes, \
+             SUM(CASE WHEN i.kind = 'announce' THEN 1 ELSE 0 END) AS boosts, \
+             SUM(CASE WHEN i.kind = 'reply' THEN 1 ELSE 0 END) AS replies \
+             FROM interactions i JOIN articles a ON a.id = i.article_id \
+             GROUP BY a.slug ORDER BY COUNT(*) DESC, a.slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((row.try_get("slug")?, row.try_get("likes")?, row.try_get("boosts")?, row.try_get("replies")?))
+            })
+            .collect()
+    }
+
     /// Likes, boosts and replies of an article: (kind, count).
     pub async fn interaction_counts(&self, article_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(

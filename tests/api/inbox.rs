@@ -190,6 +190,8 @@ async fn likes_boosts_and_replies_are_counted_and_undo_and_delete_unfollow() {
     }
     let counts = app.store.interaction_counts("urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8").await.unwrap();
     assert_eq!(counts, [("announce".to_owned(), 1), ("like".to_owned(), 1), ("reply".to_owned(), 1)]);
+    let listing = String::from_utf8(app.herald(&["interactions"]).stdout).unwrap();
+    assert!(listing.contains("      1       1       1  mali-embuscade-tin-zaouatine-wagner-ukraine"), "{listing}");
 
     let follow = remote.follow(&app, "3");
     assert_eq!(remote.post(&app, "/inbox", &follow, None, None).await, 202);

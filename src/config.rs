@@ -330,14 +330,7 @@ impl Raw {
         );
         let base_url = parse_base_url(&self.server.base_url);
         check("server.base_url", base_url.as_ref().map(|_| ()).map_err(Clone::clone));
-        check(
-            "server.poll_interval_ms",
-            if (10..=60_000).contains(&self.server.poll_interval_ms) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 10 to 60000", self.server.poll_interval_ms))
-            },
-        );
+        check("server.poll_interval_ms", in_range(self.server.poll_interval_ms, 10..=60_000));
 
         let db_url = if self.database.url.trim().is_empty() {
             format!("sqlite://{}", self.database.data_dir.join("herald.db").display())
@@ -353,22 +346,8 @@ impl Raw {
             },
         );
 
-        check(
-            "feeds.items",
-            if (1..=10_000).contains(&self.feeds.items) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 1 to 10000", self.feeds.items))
-            },
-        );
-        check(
-            "feeds.max_age",
-            if (0..=86_400).contains(&self.feeds.max_age) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 0 to 86400 seconds", self.feeds.max_age))
-            },
-        );
+        check("feeds.items", in_range(self.feeds.items, 1..=10_000));
+        check("feeds.max_age", in_range(self.feeds.max_age, 0..=86_400));
 
         let language = Language::parse(self.channel.language.trim());
         check("channel.language", language.as_ref().map(|_| ()).map_err(Clone::clone));
@@ -413,38 +392,10 @@ impl Raw {
                 Err("must contain {url}, so that every Note links to its article".to_owned())
             },
         );
-        check(
-            "federation.delivery_workers",
-            if (1..=256).contains(&fed.delivery_workers) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 1 to 256", fed.delivery_workers))
-            },
-        );
-        check(
-            "federation.delivery_lock_seconds",
-            if (1..=3600).contains(&fed.delivery_lock_seconds) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 1 to 3600", fed.delivery_lock_seconds))
-            },
-        );
-        check(
-            "federation.max_attempts",
-            if (1..=30).contains(&fed.max_attempts) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 1 to 30", fed.max_attempts))
-            },
-        );
-        check(
-            "federation.outbox_page_size",
-            if (1..=200).contains(&fed.outbox_page_size) {
-                Ok(())
-            } else {
-                Err(format!("{} is out of range: use 1 to 200", fed.outbox_page_size))
-            },
-        );
+        check("federation.delivery_workers", in_range(fed.delivery_workers, 1..=256));
+        check("federation.delivery_lock_seconds", in_range(fed.delivery_lock_seconds, 1..=3600));
+        check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
+        check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
 
         match (bind, base_url, language, license_url, icon, account_name, fed_icon, header, moved_to) {
             (
@@ -521,6 +472,15 @@ impl Raw {
             }
             _ => Err(ConfigError::Invalid(problems)),
         }
+    }
+}
+
+/// `Ok` when `value` lies in `range`, else the message naming the range.
+fn in_range<T: PartialOrd + std::fmt::Display>(value: T, range: std::ops::RangeInclusive<T>) -> Result<(), String> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{value} is out of range: use {} to {}", range.start(), range.end()))
     }
 }
 

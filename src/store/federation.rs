@@ -37,12 +37,7 @@ impl Store {
         sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut *tx).await?;
         let exists = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL").fetch_optional(&mut *tx).await?;
         if exists.is_none() {
-            sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
-                .bind(&key.private_pem)
-                .bind(&key.public_pem)
-                .bind(format_time(now))
-                .execute(&mut *tx)
-                .await?;
+            insert_key(&mut tx, &key, now).await?;
         }
         tx.commit().await?;
         self.actor_key().await?.ok_or_else(|| StoreError::Corrupt {
@@ -64,12 +59,7 @@ impl Store {
             .bind(format_time(now))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
-            .bind(&key.private_pem)
-            .bind(&key.public_pem)
-            .bind(format_time(now))
-            .execute(&mut *tx)
-            .await?;
+        insert_key(&mut tx, key, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -259,4 +249,18 @@ impl Store {
         .await?;
         rows.iter().map(|row| Ok((row.try_get("kind")?, row.try_get("n")?))).collect()
     }
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &StoredKey,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
+        .bind(&key.private_pem)
+        .bind(&key.public_pem)
+        .bind(format_time(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -127,7 +127,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 
     // Publish from another process: a Create(Note) arrives.
     app.write_content("interop-breve.md", NEW);
-    assert!(app.herald(&["publish"]).status.success());
+    publish(&app);
     let create = peer.await_received("Create", |a| a["type"] == "Create").await;
     let note = &create["object"];
     assert_eq!(note["type"], "Note");
@@ -138,7 +138,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 
     // Edit: an Update with the new text.
     app.write_content("interop-breve.md", &NEW.replace("pendant le test Fedify", "pendant le test Fedify, corrigée"));
-    assert!(app.herald(&["publish"]).status.success());
+    publish(&app);
     let update = peer.await_received("Update", |a| a["type"] == "Update").await;
     assert!(serde_json::to_string(&update["object"]).unwrap().contains("corrigée"), "{update:#}");
 
@@ -146,7 +146,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
     let retracted = NEW
         .replace("published = \"2024-08-10T08:00:00Z\"", "published = \"2024-08-10T08:00:00Z\"\nstate = \"retracted\"");
     app.write_content("interop-breve.md", &retracted);
-    assert!(app.herald(&["publish"]).status.success());
+    publish(&app);
     let delete = peer.await_received("Delete", |a| a["type"] == "Delete").await;
     assert!(serde_json::to_string(&delete).unwrap().contains("Tombstone"), "{delete:#}");
 
@@ -161,4 +161,9 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 fn follow_id_of(accept: &Value) -> String {
     let object = &accept["object"];
     object.as_str().map(str::to_owned).or_else(|| object["id"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn publish(app: &TestApp) {
+    let output = app.herald(&["publish"]);
+    assert!(output.status.success(), "{output:?}");
 }

@@ -64,7 +64,12 @@ impl Store {
             .await?;
         // WAL lets readers (serve) and a writer (publish) work at once; the
         // mode is stored in the file, so once is enough.
-        sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
+        // Only switch when needed: asking for WAL again while another
+        // process (a running `serve`) has the file open can return SQLITE_BUSY.
+        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&pool).await?.try_get(0)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
+        }
         SQLITE_MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }

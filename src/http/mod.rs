@@ -62,10 +62,6 @@ impl AppState {
 /// All routes, with tracing and a request timeout.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(front))
-        .route("/feed.rss", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Rss)))
-        .route("/feed.atom", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)))
-        .route("/feed.json", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)))
         .route("/articles/{slug}", get(article))
         .route("/notes/{key}", get(note))
         .route("/users/{account}", get(actor))
@@ -80,11 +76,20 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{account}/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
-        .route("/license", get(license))
         .route("/healthz", get(healthz))
-        .fallback(not_found)
+        // Routes that may reach the database or the network get request
+        // tracing and a timeout. The routes added below serve prebuilt bytes
+        // from memory and cannot hang; without the two layers they answer
+        // about 15% more requests per second (bench/serve.sh), which is what
+        // keeps the feeds at nginx's speed.
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .route("/", get(front))
+        .route("/feed.rss", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Rss)))
+        .route("/feed.atom", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)))
+        .route("/feed.json", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)))
+        .route("/license", get(license))
+        .fallback(not_found)
         .with_state(state)
 }
 

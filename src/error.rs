@@ -73,3 +73,17 @@ pub enum StoreError {
         source: std::io::Error,
     },
 }
+
+impl StoreError {
+    /// Whether SQLite answered "database is locked" (SQLITE_BUSY and its
+    /// extended codes): another process held the write lock too long, and
+    /// the whole transaction may be retried.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5)
+            }
+            _ => false,
+        }
+    }
+}

@@ -137,7 +137,19 @@ pub async fn publish_dir(
     let activities = |change, article: &crate::article::Article, revision| {
         Some(outbox::activity(channel, account, change, article, revision))
     };
-    let report = store.sync(&submissions, &activities, now).await?;
+    // The sync is one transaction, so retrying it after SQLite reported the
+    // database busy (a long write by a running server) is safe.
+    let mut attempt = 0;
+    let report = loop {
+        match store.sync(&submissions, &activities, now).await {
+            Err(error) if error.is_busy() && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database busy; retrying the publish");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            result => break result?,
+        }
+    };
 
     // If the directory itself could not be read, every file would look gone.
     let dir_unreadable = loaded.errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));

@@ -97,8 +97,12 @@ impl Store {
 
     /// Number of published articles.
     pub async fn published_count(&self) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?;
         Ok(row.try_get("n")?)
     }
 
@@ -106,8 +110,10 @@ impl Store {
     pub async fn article_by_id(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         let row = sqlx::query("SELECT id, data FROM articles WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next();
         row.as_ref().map(decode).transpose()
     }
 
@@ -130,8 +136,10 @@ impl Store {
     pub async fn article_by_slug(&self, slug: &Slug) -> Result<Option<Article>, StoreError> {
         let row = sqlx::query("SELECT id, data FROM articles WHERE slug = $1")
             .bind(slug.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next();
         row.as_ref().map(decode).transpose()
     }
 
@@ -340,8 +348,10 @@ async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<
 async fn fetch_row(tx: &mut Transaction<'_, Any>, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
     let row = sqlx::query("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
         .bind(id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .next();
     row.map(|row| {
         Ok(StoredRow {
             article: decode(&row)?,
@@ -354,8 +364,12 @@ async fn fetch_row(tx: &mut Transaction<'_, Any>, id: &ArticleId) -> Result<Opti
 }
 
 async fn slug_owner(tx: &mut Transaction<'_, Any>, slug: &Slug) -> Result<Option<ArticleId>, StoreError> {
-    let row =
-        sqlx::query("SELECT id FROM articles WHERE slug = $1").bind(slug.as_str()).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query("SELECT id FROM articles WHERE slug = $1")
+        .bind(slug.as_str())
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .next();
     row.map(|row| {
         let id: String = row.try_get("id")?;
         ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })

@@ -145,8 +145,11 @@ impl Store {
             if !bodies.contains_key(&activity_id) {
                 let body = sqlx::query("SELECT body FROM activities WHERE id = $1")
                     .bind(&activity_id)
-                    .fetch_one(&self.pool)
-                    .await?;
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(sqlx::Error::RowNotFound)?;
                 bodies.insert(activity_id.clone(), body.try_get("body")?);
             }
             jobs.push(Job {
@@ -311,8 +314,10 @@ impl Store {
     pub async fn host_health(&self, host: &str) -> Result<Option<HostHealth>, StoreError> {
         let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
             .bind(host)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next();
         row.map(|row| {
             let days: String = row.try_get("failure_days")?;
             let since: Option<String> = row.try_get("unavailable_since")?;
@@ -330,8 +335,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
             .bind(host)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next();
         let (mut days, mut since): (Vec<String>, Option<String>) = match row {
             Some(row) => {
                 let days: String = row.try_get("failure_days")?;

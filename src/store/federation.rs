@@ -13,8 +13,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
         )
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool).await?.into_iter().next();
         row.map(|row| {
             let created: String = row.try_get("created_at")?;
             Ok((
@@ -35,7 +34,11 @@ impl Store {
     ) -> Result<(StoredKey, DateTime<Utc>), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut *tx).await?;
-        let exists = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL").fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next();
         if exists.is_none() {
             insert_key(&mut tx, &key, now).await?;
         }
@@ -66,7 +69,12 @@ impl Store {
 
     /// Number of followers.
     pub async fn follower_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM followers").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM followers")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?;
         Ok(row.try_get("n")?)
     }
 }
@@ -95,8 +103,10 @@ impl Store {
             "SELECT id, inbox, shared_inbox, key_id, public_pem, fetched_at FROM remote_actors WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         row.map(|row| {
             let fetched: String = row.try_get("fetched_at")?;
             Ok(RemoteActorRow {

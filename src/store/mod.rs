@@ -4,6 +4,12 @@
 //! sqlx's `Any` driver, with portable SQL (`$n` parameters, text ids, UTC times
 //! as fixed-width RFC 3339 text) so that PostgreSQL can sit behind the same
 //! interface. Migrations are embedded in the binary and run at connect.
+//!
+//! Every query here runs to its end (`fetch_all`, `execute`), never
+//! `fetch_one`/`fetch_optional`: on SQLite those leave the statement
+//! active, and its connection then keeps its transaction open after a later
+//! write on it, locking the database for every other process (seen as
+//! `herald publish` failing with "database is locked" beside `serve`).
 
 mod articles;
 mod deliveries;
@@ -66,9 +72,15 @@ impl Store {
         // mode is stored in the file, so once is enough.
         // Only switch when needed: asking for WAL again while another
         // process (a running `serve`) has the file open can return SQLITE_BUSY.
-        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&pool).await?.try_get(0)?;
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?
+            .try_get(0)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&pool).await?.into_iter().next();
         }
         SQLITE_MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
@@ -76,7 +88,12 @@ impl Store {
 
     /// The current site revision.
     pub async fn site_state(&self) -> Result<SiteState, StoreError> {
-        let row = sqlx::query("SELECT revision, changed_at FROM site_state WHERE id = 1").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT revision, changed_at FROM site_state WHERE id = 1")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?;
         Ok(SiteState {
             revision: row.try_get("revision")?,
             changed_at: parse_time("site_state", &row.try_get::<String, _>("changed_at")?)?,
@@ -85,7 +102,7 @@ impl Store {
 
     /// Whether the database answers, for `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        sqlx::query("SELECT 1").fetch_all(&self.pool).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
         Ok(())
     }
 

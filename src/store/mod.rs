@@ -66,6 +66,18 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // A connection goes back to the pool with no transaction
+                    // open, whatever happened to the code that used it (a
+                    // dropped request future, a failed commit): a transaction
+                    // left open would hold SQLite's write lock against every
+                    // other process. "No transaction is active" is the normal
+                    // answer and is ignored.
+                    let _ = conn.execute("ROLLBACK").await;
+                    Ok(true)
+                })
+            })
             .connect(&url)
             .await?;
         // WAL lets readers (serve) and a writer (publish) work at once; the

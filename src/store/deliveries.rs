@@ -331,40 +331,34 @@ impl Store {
 
     /// Records a failed delivery to `host` today; returns whether the host is
     /// now unavailable.
+    ///
+    /// Single statements, no read-then-write transaction: a deferred SQLite
+    /// transaction that upgrades from reading to writing can fail or wait on
+    /// another process's write lock, and this runs beside publishes.
     pub async fn record_host_failure(&self, host: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
-            .bind(host)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next();
-        let (mut days, mut since): (Vec<String>, Option<String>) = match row {
-            Some(row) => {
-                let days: String = row.try_get("failure_days")?;
-                (days.split_whitespace().map(str::to_owned).collect(), row.try_get("unavailable_since")?)
-            }
-            None => (Vec::new(), None),
-        };
         let today = now.format("%Y-%m-%d").to_string();
-        if !days.contains(&today) {
-            days.push(today);
-        }
-        if days.len() >= UNAVAILABLE_AFTER_DAYS && since.is_none() {
-            since = Some(format_time(now));
-        }
         sqlx::query(
-            "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES ($1, $2, $3) \
-             ON CONFLICT (host) DO UPDATE SET failure_days = excluded.failure_days, \
-             unavailable_since = excluded.unavailable_since",
+            "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES ($1, $2, NULL) \
+             ON CONFLICT (host) DO UPDATE SET failure_days = CASE \
+               WHEN instr(' ' || hosts.failure_days || ' ', ' ' || $2 || ' ') > 0 THEN hosts.failure_days \
+               ELSE hosts.failure_days || ' ' || $2 END",
         )
         .bind(host)
-        .bind(days.join(" "))
-        .bind(since.as_deref())
-        .execute(&mut *tx)
+        .bind(&today)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(since.is_some())
+        // Days are 10 characters and space-separated: N days make 11N - 1 characters.
+        let threshold = i64::try_from(UNAVAILABLE_AFTER_DAYS * 11 - 1).unwrap_or(76);
+        sqlx::query(
+            "UPDATE hosts SET unavailable_since = $1 WHERE host = $2 AND unavailable_since IS NULL \
+             AND length(failure_days) >= $3",
+        )
+        .bind(format_time(now))
+        .bind(host)
+        .bind(threshold)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.host_health(host).await?.is_some_and(|h| h.unavailable_since.is_some()))
     }
 
     /// The host answered (a delivery succeeded, or it sent us an activity):

@@ -125,6 +125,18 @@ impl Store {
         lock: TimeDelta,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
+        // Read first: an idle queue must not take SQLite's write lock once a
+        // second per worker, next to publishes from other processes.
+        let due = sqlx::query(
+            "SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 \
+             AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
+        )
+        .bind(format_time(now))
+        .fetch_all(&self.pool)
+        .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         // One statement: SQLite serializes writers, so two workers can never
         // stamp the same row; the second one's subquery sees the lock.
         let rows = sqlx::query(

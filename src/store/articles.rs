@@ -97,13 +97,7 @@ impl Store {
 
     /// Number of published articles.
     pub async fn published_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(sqlx::Error::RowNotFound)?;
-        Ok(row.try_get("n")?)
+        self.count("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'").await
     }
 
     /// The article with this id, published or retracted.
@@ -332,12 +326,12 @@ async fn federate(
 /// SQLite takes its write lock lazily, and a reader that later writes fails
 /// at once if another process wrote meanwhile. Writing first makes a
 /// concurrent publish wait (busy_timeout) instead of failing.
-async fn take_write_lock(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+pub(super) async fn take_write_lock(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
     sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut **tx).await?;
     Ok(())
 }
 
-async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
         .bind(format_time(now))
         .execute(&mut **tx)

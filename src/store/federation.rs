@@ -33,7 +33,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(StoredKey, DateTime<Utc>), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut *tx).await?;
+        super::articles::take_write_lock(&mut tx).await?;
         let exists = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL")
             .fetch_all(&mut *tx)
             .await?
@@ -54,10 +54,7 @@ impl Store {
     #[tracing::instrument(skip_all, err)]
     pub async fn rotate_actor_key(&self, key: &StoredKey, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
-            .bind(format_time(now))
-            .execute(&mut *tx)
-            .await?;
+        super::articles::bump_site(&mut tx, now).await?;
         sqlx::query("UPDATE actor_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(format_time(now))
             .execute(&mut *tx)
@@ -69,13 +66,7 @@ impl Store {
 
     /// Number of followers.
     pub async fn follower_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM followers")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(sqlx::Error::RowNotFound)?;
-        Ok(row.try_get("n")?)
+        self.count("SELECT COUNT(*) AS n FROM followers").await
     }
 }
 

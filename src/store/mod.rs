@@ -112,6 +112,12 @@ impl Store {
         })
     }
 
+    /// Runs a `SELECT COUNT(*) AS n …` query.
+    async fn count(&self, sql: &'static str) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql).fetch_all(&self.pool).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Whether the database answers, for `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").fetch_all(&self.pool).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;

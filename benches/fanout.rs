@@ -59,7 +59,7 @@ async fn scenario(name: &str, shared_inboxes: Option<usize>, workers: usize) {
         ("HERALD_DATABASE__URL".to_owned(), format!("sqlite://{}", dir.path().join("h.db").display())),
         ("HERALD_CONTENT__DIR".to_owned(), content.display().to_string()),
         ("HERALD_FEDERATION__ALLOW_PRIVATE_ADDRESSES".to_owned(), "true".to_owned()),
-        ("HERALD_FEDERATION__DELIVERY_WORKERS".to_owned(), workers.to_string()),
+        ("HERALD_FEDERATION__MAX_IN_FLIGHT".to_owned(), (workers * 8).to_string()),
     ];
     let settings = Settings::load_with_env(None, env).expect("settings");
     let app = Application::build(settings.clone()).await.expect("build");

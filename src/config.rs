@@ -41,12 +41,24 @@ pub struct Settings {
 pub struct DeliverySettings {
     /// Allow private, loopback and link-local destinations (tests only).
     pub allow_private_addresses: bool,
-    /// Concurrent delivery workers per process.
-    pub workers: usize,
+    /// Delivery requests in flight at once in this process, all hosts together.
+    pub max_in_flight: usize,
+    /// Delivery requests in flight at once to one host (once it has answered;
+    /// a host that has not answered yet gets one probe at a time).
+    pub per_host: usize,
+    /// Whole-request timeout of a delivery (connect, send, answer).
+    pub request_timeout: std::time::Duration,
+    /// How long a host's circuit stays open after a timeout or network error
+    /// before one probe is sent; doubles while the probes fail, up to an hour.
+    pub circuit_open: chrono::TimeDelta,
     /// Attempts before a job is given up.
     pub max_attempts: u32,
-    /// How long a claimed job stays locked to its worker.
+    /// How long a claimed job stays locked to its process.
     pub lock: chrono::TimeDelta,
+    /// Delivered jobs are deleted after this long.
+    pub keep_delivered: chrono::TimeDelta,
+    /// Failed jobs are deleted after this long.
+    pub keep_failed: chrono::TimeDelta,
 }
 
 /// `[server]`
@@ -231,9 +243,14 @@ struct RawFederation {
     note_template: String,
     outbox_page_size: i64,
     allow_private_addresses: bool,
-    delivery_workers: i64,
+    max_in_flight: i64,
+    per_host_in_flight: i64,
+    request_timeout_ms: i64,
+    circuit_open_seconds: i64,
     max_attempts: i64,
     delivery_lock_seconds: i64,
+    keep_delivered_days: i64,
+    keep_failed_days: i64,
 }
 
 #[derive(Deserialize)]
@@ -392,7 +409,12 @@ impl Raw {
                 Err("must contain {url}, so that every Note links to its article".to_owned())
             },
         );
-        check("federation.delivery_workers", in_range(fed.delivery_workers, 1..=256));
+        check("federation.max_in_flight", in_range(fed.max_in_flight, 1..=10_000));
+        check("federation.per_host_in_flight", in_range(fed.per_host_in_flight, 1..=64));
+        check("federation.request_timeout_ms", in_range(fed.request_timeout_ms, 100..=120_000));
+        check("federation.circuit_open_seconds", in_range(fed.circuit_open_seconds, 1..=3600));
+        check("federation.keep_delivered_days", in_range(fed.keep_delivered_days, 0..=3650));
+        check("federation.keep_failed_days", in_range(fed.keep_failed_days, 0..=3650));
         check("federation.delivery_lock_seconds", in_range(fed.delivery_lock_seconds, 1..=3600));
         check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
         check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
@@ -464,9 +486,16 @@ impl Raw {
                     account,
                     delivery: DeliverySettings {
                         allow_private_addresses: fed.allow_private_addresses,
-                        workers: usize::try_from(fed.delivery_workers).unwrap_or(8),
+                        max_in_flight: usize::try_from(fed.max_in_flight).unwrap_or(512),
+                        per_host: usize::try_from(fed.per_host_in_flight).unwrap_or(4),
+                        request_timeout: std::time::Duration::from_millis(
+                            u64::try_from(fed.request_timeout_ms).unwrap_or(10_000),
+                        ),
+                        circuit_open: chrono::TimeDelta::seconds(fed.circuit_open_seconds),
                         max_attempts: u32::try_from(fed.max_attempts).unwrap_or(16),
                         lock: chrono::TimeDelta::seconds(fed.delivery_lock_seconds),
+                        keep_delivered: chrono::TimeDelta::days(fed.keep_delivered_days),
+                        keep_failed: chrono::TimeDelta::days(fed.keep_failed_days),
                     },
                 })
             }

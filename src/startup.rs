@@ -108,7 +108,7 @@ impl Application {
         let Application { listener, state, watch } = self;
         let poller = tokio::spawn(poll_revisions(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
-        let workers: Vec<_> = (0..state.settings.delivery.workers)
+        let workers: Vec<_> = (0..(state.settings.delivery.max_in_flight / delivery::BATCH).clamp(1, 64))
             .map(|_| {
                 tokio::spawn(delivery::run_worker(
                     state.store.clone(),

@@ -317,6 +317,7 @@ impl Remote {
         let url = Url::parse(&format!("{}{path}", app.address)).unwrap();
         let pair = keys::signing_key(&self.key).unwrap();
         signature::sign(&pair, &self.key_id(), "POST", &url, Some(body), date)
+            .unwrap()
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .collect()
@@ -404,7 +405,7 @@ async fn send(app: &TestApp, path: &str, body: &[u8], headers: &[(String, String
 async fn drain(app: &TestApp) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let status = app.store.queue_status().await.unwrap();
+        let status = app.store.queue_status(Utc::now()).await.unwrap();
         if status.pending == 0 {
             return;
         }
@@ -473,7 +474,7 @@ async fn a_follow_signed_two_hours_ago_is_refused_and_never_answered() {
     // Assert
     assert_eq!(answer.status, 401, "{answer:?}");
     drain(&app).await;
-    let queue = app.store.queue_status().await.unwrap();
+    let queue = app.store.queue_status(Utc::now()).await.unwrap();
     assert_eq!((queue.pending, queue.delivered, queue.failed), (0, 0, 0), "nothing may be queued: {queue:?}");
     assert!(remote.received.lock().unwrap().is_empty(), "mallory got {:?}", remote.received.lock().unwrap());
     assert_eq!(app.store.follower_count().await.unwrap(), 0);

@@ -27,9 +27,15 @@ struct Remote {
 
 impl Remote {
     async fn start() -> Remote {
+        Remote::start_on("127.0.0.1").await
+    }
+
+    /// A remote whose URLs name `host` (a name for 127.0.0.1), so that two
+    /// remotes can be two hosts.
+    async fn start_on(host: &str) -> Remote {
         let key = keys::generate().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
         let received = Arc::new(Mutex::new(Vec::new()));
         let actor = json!({
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
@@ -210,7 +216,10 @@ async fn likes_boosts_and_replies_are_counted_and_undo_and_delete_unfollow() {
     assert_eq!(remote.post(&app, "/inbox", &serde_json::to_vec(&undo).unwrap(), None, None).await, 202);
     assert_eq!(app.store.follower_count().await.unwrap(), 0);
 
-    assert_eq!(remote.post(&app, "/inbox", &serde_json::to_vec(&follow).unwrap(), None, None).await, 202);
+    // A new Follow id: herald ignores an id it has processed already, so
+    // resending `follow` would leave nothing for the Delete to remove.
+    assert_eq!(remote.post(&app, "/inbox", &remote.follow(&app, "3b"), None, None).await, 202);
+    assert_eq!(app.store.follower_count().await.unwrap(), 1);
     let delete = json!({"id": format!("{}/delete", remote.base), "type": "Delete", "actor": remote.actor(), "object": remote.actor()});
     assert_eq!(remote.post(&app, "/inbox", &serde_json::to_vec(&delete).unwrap(), None, None).await, 202);
     assert_eq!(app.store.follower_count().await.unwrap(), 0);
@@ -802,4 +811,56 @@ async fn a_like_delivered_twice_with_fresh_signatures_counts_once() {
     assert!(answers.iter().all(|a| a.status == 202), "{answers:?}");
     assert_eq!(interactions(&app, "like").await, 1);
     await_count(&app, path_of(&app, &note), "/likes/totalItems", 1, SOON).await;
+}
+
+/// Misskey's Follow id is `{url}/follows/{follower}/{followee}` and its Undo's
+/// `{follow id}/undo`: the same ids every time one account follows another.
+/// See misskey-dev/misskey `ApRendererService.renderFollow` and `renderUndo`.
+#[tokio::test]
+#[ignore = "herald ignores a Follow id it processed before, so a Misskey user cannot follow again"]
+async fn a_follow_that_reuses_its_id_after_an_undo_follows_again() {
+    // Arrange
+    let app = spawn_app().await;
+    let remote = Remote::start().await;
+    let follow = remote.follow_now(&app, "misskey").await;
+    let mut undone = follow.clone();
+    undone.as_object_mut().unwrap().remove("@context");
+    let mut undo = remote.activity("unused", "Undo", undone);
+    undo["id"] = json!(format!("{}/undo", follow["id"].as_str().unwrap()));
+    assert_eq!(remote.deliver(&app, &undo).await.status, 202);
+    assert_eq!(app.store.follower_count().await.unwrap(), 0);
+
+    // Act
+    let answer = remote.deliver(&app, &follow).await;
+
+    // Assert
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(app.store.follower_count().await.unwrap(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while remote.accepts_received() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the second Follow was never accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "herald remembers activity ids across actors and hosts, so one server can void another's ids"]
+async fn an_activity_id_on_another_host_cannot_void_that_hosts_activity() {
+    // Arrange: a server on another host sends an activity under an id in
+    // mallory's namespace, before mallory uses it.
+    let app = spawn_app().await;
+    let mallory = Remote::start().await;
+    let other = Remote::start_on("localhost").await;
+    let follow = mallory.follow(&app, "next");
+    let mut squat = other.activity("squat", "Like", json!("https://elsewhere.example/notes/1"));
+    squat["id"] = serde_json::from_slice::<Value>(&follow).unwrap()["id"].clone();
+    let squatted = other.deliver(&app, &squat).await;
+
+    // Act
+    let answer = send(&app, "/inbox", &follow, &mallory.signed_at(&app, "/inbox", &follow, Utc::now())).await;
+
+    // Assert: refusing the squatter's activity would do as well as ignoring it.
+    assert!(matches!(squatted.status, 202 | 400 | 401), "{squatted:?}");
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(app.store.follower_count().await.unwrap(), 1);
 }

@@ -148,7 +148,7 @@ impl Peer {
     {
         let data = self.data();
         let activity = WithContext::new_default(activity);
-        let kind = serde_json::to_value(&activity).unwrap()["type"].clone();
+        let kind = serde_json::to_value(&activity).unwrap()["type"].as_str().unwrap_or_default().to_owned();
         let tasks =
             SendActivityTask::prepare(&activity, self.bob(), vec![to.shared_inbox_or_inbox()], &data).await.unwrap();
         assert_eq!(tasks.len(), 1, "the crate dropped the inbox {}", to.shared_inbox_or_inbox());

@@ -192,7 +192,7 @@ async fn await_note_collections(app: &TestApp, note: &Url, n: i64) {
         if totals.iter().all(|total| total.as_i64() == Some(n)) {
             Ok(())
         } else {
-            Err(format!("likes, shares, replies = {totals:?} in {doc:#}"))
+            Err(format!("likes, shares, replies = {totals:?} in the Note {}", doc["id"]))
         }
     })
     .await;

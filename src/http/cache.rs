@@ -146,7 +146,7 @@ impl SiteCache {
                 return Ok(Some(rep.clone()));
             }
         }
-        let Some((_, created)) = self.store.actor_key().await? else { return Ok(None) };
+        let Some(created) = self.store.account_created().await? else { return Ok(None) };
         let (channel, account) = (&self.settings.channel, &self.settings.account);
         let doc = federation::actor::actor(channel, account, &pem, created);
         let changed_at = self.current.load().changed_at;

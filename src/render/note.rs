@@ -10,12 +10,10 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::activitystreams::{context, PUBLIC};
 use crate::article::{Article, ArticleId};
 use crate::config::{Account, Channel};
-use crate::content::markdown::escape;
-use crate::federation::context;
-
-const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+use crate::render::escape;
 
 /// The path segment of an article's Note: the UUID for `urn:uuid:` ids, the
 /// percent-encoded id otherwise.
@@ -39,7 +37,60 @@ pub fn note_id(channel: &Channel, id: &ArticleId) -> Url {
     channel.url(&format!("notes/{}", note_key(id)))
 }
 
-/// The Note of a published article.
+/// What remote servers did with a Note: shown as the `totalItems` of its
+/// `likes`, `shares` and `replies` collections (Mastodon shows those
+/// counts on remote posts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Likes.
+    pub likes: i64,
+    /// Announces (boosts).
+    pub shares: i64,
+    /// Replies.
+    pub replies: i64,
+}
+
+/// The collections a Note carries, by their path segment.
+pub const COLLECTIONS: [&str; 3] = ["likes", "shares", "replies"];
+
+impl Counts {
+    /// The count of collection `name` (one of [`COLLECTIONS`]).
+    pub fn get(&self, name: &str) -> Option<i64> {
+        match name {
+            "likes" => Some(self.likes),
+            "shares" => Some(self.shares),
+            "replies" => Some(self.replies),
+            _ => None,
+        }
+    }
+}
+
+/// The Note of a published article, with its interaction collections.
+pub fn note_with_counts(channel: &Channel, account: &Account, article: &Article, counts: &Counts) -> Value {
+    let mut note = note(channel, account, article);
+    let id = note_id(channel, &article.id);
+    for name in COLLECTIONS {
+        note[name] = interactions(&id, name, counts.get(name).unwrap_or(0), false);
+    }
+    note
+}
+
+/// The `likes`, `shares` or `replies` collection of Note `note_id`: its size
+/// only (`standalone` adds the `@context`, for serving it on its own).
+pub fn interactions(note_id: &Url, name: &str, total: i64, standalone: bool) -> Value {
+    let mut doc = json!({
+        "id": format!("{note_id}/{name}"),
+        "type": "Collection",
+        "totalItems": total,
+    });
+    if standalone {
+        doc["@context"] = context();
+    }
+    doc
+}
+
+/// The Note of a published article, as sent in activities and listed in
+/// the outbox (without counts, which change after it is sent).
 pub fn note(channel: &Channel, account: &Account, article: &Article) -> Value {
     let content = content(channel, account, article);
     let mut note = json!({
@@ -259,6 +310,16 @@ mod tests {
         );
         assert_eq!(note["attachment"][0]["name"], "Carte du nord du Mali");
         assert_eq!(note["attachment"][0]["width"], 1200);
+    }
+
+    #[test]
+    fn a_served_note_counts_its_likes_shares_and_replies() {
+        let counts = Counts { likes: 3, shares: 2, replies: 1 };
+        let note = note_with_counts(&channel(), &account(), &full(), &counts);
+        let id = "https://news.example.org/notes/86f0943d-b849-48d0-b821-2b97a4c99fe8";
+        assert_eq!(note["likes"], json!({"id": format!("{id}/likes"), "type": "Collection", "totalItems": 3}));
+        assert_eq!(note["shares"]["totalItems"], 2);
+        assert_eq!(note["replies"]["totalItems"], 1);
     }
 
     #[test]

@@ -74,10 +74,27 @@ impl Peer {
 
     /// Waits (at most 30 s) until alice has accepted an activity matching `matches`.
     async fn await_received(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        match self.await_verdict(what, |a| matches(a), |_| false).await {
+            Ok(found) | Err(found) => found,
+        }
+    }
+
+    /// Waits (at most 30 s) for Fedify's verdict on an activity: `Ok` with
+    /// the `received` entry matching `accepted`, or `Err` with the first
+    /// `rejected` entry matching `refused`.
+    async fn await_verdict(
+        &self,
+        what: &str,
+        accepted: impl Fn(&Value) -> bool,
+        refused: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(found) = self.list("received").await.into_iter().find(|a| matches(a)) {
-                return found;
+            if let Some(found) = self.list("received").await.into_iter().find(|a| accepted(a)) {
+                return Ok(found);
+            }
+            if let Some(found) = self.list("rejected").await.into_iter().find(|d| refused(d)) {
+                return Err(found);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -178,7 +195,11 @@ async fn after_a_key_rotation_a_fedify_follower_accepts_the_actor_update_and_the
     // Assert: the actor serves a new key, and herald told alice with an
     // Update of its actor carrying that key, which Fedify verified.
     let new_pem = await_served_key_other_than(&app, &old_pem).await;
-    let update = peer.await_received("an Update of herald's actor", |a| is_actor_update(a, &actor)).await;
+    let is_actor_update = |a: &Value| a["raw"]["type"] == "Update" && a["raw"]["object"]["id"] == actor.as_str();
+    let update = match peer.await_verdict("an Update of herald's actor", is_actor_update, is_actor_update).await {
+        Ok(update) => update,
+        Err(refused) => panic!("{}", explain_refused_update(&refused, &old_pem, &new_pem)),
+    };
     assert_eq!(update["actor"], actor.as_str(), "{update:#}");
     let sent = &update["raw"]["object"];
     assert_eq!(sent["type"], "Service", "{update:#}");
@@ -243,8 +264,22 @@ async fn await_served_key_other_than(app: &TestApp, old: &str) -> String {
     }
 }
 
-fn is_actor_update(received: &Value, actor: &str) -> bool {
-    received["type"] == "Update" && (received["object"]["id"] == actor || received["raw"]["object"]["id"] == actor)
+/// Why Fedify refused the Update of the actor, from its own record of the
+/// request: the key it held once it had given up.
+fn explain_refused_update(refused: &Value, old_pem: &str, new_pem: &str) -> String {
+    let held = normalized(refused["key_pem"].as_str().unwrap_or_default());
+    let why = if held == normalized(old_pem) {
+        "the signature failed with the cached (old) key, Fedify fetched the keyId again and herald still \
+         served the OLD key: herald signed with the new key before /users/news served it"
+    } else if held == normalized(new_pem) {
+        "Fedify held the new key and the signature still failed: see the signing string in sig_log"
+    } else {
+        "Fedify could not get a usable key: see sig_log"
+    };
+    format!(
+        "Fedify refused herald's Update of its actor ({} {}): {why}.\nFedify's signature log: {:#}\nThe delivery: {refused:#}",
+        refused["status"], refused["response"], refused["sig_log"]
+    )
 }
 
 /// Asserts that Fedify verified `received` with the key `pem` (see

@@ -198,12 +198,12 @@ federation.setObjectDispatcher(
   },
 );
 
-// The key Fedify verified an accepted request with.  Fedify only caches a key
-// it fetched and could use (src/sig/key.ts fetchKeyInternal), and after a
+// The key Fedify holds for keyId (SPKI PEM), or null.  Fedify only caches a
+// key it fetched and could use (src/sig/key.ts fetchKeyInternal), and after a
 // cached key fails it caches the refetched one before verifying with it
-// (src/sig/http.ts verifyRequest), so once a request is accepted the cache
-// entry for its keyId is the key that verified it.
-async function verifyingKey(ctx, keyId) {
+// (src/sig/http.ts verifyRequest).  So once a request is accepted this is the
+// key that verified it; once one is rejected, the key Fedify last fetched.
+async function cachedKey(ctx, keyId) {
   if (keyId == null) return null;
   const serialized = await kv.get(["_fedify", "publicKey", keyId]);
   if (serialized == null) return null;
@@ -238,7 +238,7 @@ async function recordActivity(ctx, activity) {
     // PEM) it verified with, and its fedify.sig debug messages in order.
     signature: {
       key_id: store?.keyId ?? null,
-      key_pem: await verifyingKey(ctx, store?.keyId),
+      key_pem: await cachedKey(ctx, store?.keyId),
       log: [...(store?.sigLog ?? [])],
     },
     received_at: new Date().toISOString(),
@@ -380,8 +380,9 @@ async function handleNodeRequest(req, res) {
       "signature",
     ]),
     // Fedify's fedify.sig debug messages for this request, e.g. why the
-    // signature failed.
+    // signature failed, and the key it held for the keyId afterwards.
     sig_log: store.sigLog,
+    key_pem: await cachedKey(controlContext(), keyId),
     raw: rawJson ?? body.toString("utf8"),
     at: new Date().toISOString(),
   };

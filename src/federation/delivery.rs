@@ -40,7 +40,7 @@
 //! | 12      | 5.8 h                | a night               |
 //! | 16      | 18 h                 | about 2.8 days in all |
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -111,8 +111,9 @@ struct Shared {
 struct State {
     /// Requests being made.
     in_flight: usize,
-    /// Jobs claimed and not finished (queued behind their host, or in flight).
-    held: usize,
+    /// Jobs claimed and not finished (queued behind their host, or in
+    /// flight), whose locks are extended while they wait.
+    held: HashSet<i64>,
     hosts: HashMap<String, Host>,
     /// Hosts with queued jobs, in the order they get a turn.
     ready: VecDeque<String>,
@@ -182,11 +183,18 @@ impl Engine {
         // that a freed slot finds a job without waiting for a claim.
         let cap = self.settings.max_in_flight + self.settings.max_in_flight / 2;
         let batch = (self.settings.max_in_flight / 4).max(1);
+        let renew_every =
+            (self.settings.lock / 3).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(200));
+        let mut renewed = tokio::time::Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
+            if renewed.elapsed() >= renew_every {
+                self.renew_locks().await;
+                renewed = tokio::time::Instant::now();
+            }
             let queued = self.notify.notified();
             let finished = self.shared.finished.notified();
-            let room = cap.saturating_sub(self.state().held);
+            let room = cap.saturating_sub(self.state().held.len());
             let mut full = false;
             if room >= batch.min(cap) {
                 match self.claim(room, &outcomes).await {
@@ -201,8 +209,19 @@ impl Engine {
             tokio::select! {
                 () = queued => {}
                 () = finished => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tokio::time::sleep(renew_every.min(Duration::from_secs(1))) => {}
             }
+        }
+    }
+
+    /// Keeps the jobs in hand locked while they wait for a slot.
+    async fn renew_locks(&self) {
+        let ids: Vec<i64> = self.state().held.iter().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.extend_locks(&ids, Utc::now() + self.settings.lock).await {
+            tracing::warn!(%error, jobs = ids.len(), "could not extend the locks of claimed deliveries");
         }
     }
 
@@ -260,8 +279,9 @@ impl Engine {
                 continue;
             }
             let first = host.queue.is_empty();
+            let id = job.id;
             host.queue.push_back(job);
-            state.held += 1;
+            state.held.insert(id);
             if first {
                 state.ready.push_back(key);
             }
@@ -343,7 +363,7 @@ impl Attempt {
         let (deferred, open_until, on_record, opens) = {
             let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
             state.in_flight = state.in_flight.saturating_sub(1);
-            state.held = state.held.saturating_sub(1);
+            state.held.remove(&job.id);
             let mut deferred = Vec::new();
             let mut open_until = None;
             let host = state.hosts.entry(self.key.clone()).or_default();
@@ -374,8 +394,9 @@ impl Attempt {
                 HostSignal::Failing => host.on_record = true,
                 HostSignal::Nothing => {}
             }
-            let n = deferred.len();
-            state.held = state.held.saturating_sub(n);
+            for job in &deferred {
+                state.held.remove(&job.id);
+            }
             (deferred, open_until, on_record, opens)
         };
         self.shared.finished.notify_one();

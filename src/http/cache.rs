@@ -233,7 +233,7 @@ async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteStat
         .map_err(|e| StoreError::Corrupt { id: "snapshot".into(), message: e.to_string() })
 }
 
-fn json(doc: &serde_json::Value) -> Vec<u8> {
+fn json(doc: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(doc).expect("serializing a JSON value to memory cannot fail")
 }
 
@@ -248,11 +248,11 @@ async fn note_or_tombstone(
 ) -> Result<Representation, StoreError> {
     let (status, doc) = if article.is_published() {
         let counts = counts(store, &article.id).await?;
-        (StatusCode::OK, note::note_with_counts(&settings.channel, &settings.account, article, &counts))
+        (StatusCode::OK, json(&note::note_with_counts(&settings.channel, &settings.account, article, &counts)))
     } else {
-        (StatusCode::GONE, note::tombstone(&settings.channel, article))
+        (StatusCode::GONE, json(&note::tombstone(&settings.channel, article)))
     };
-    let rep = Representation::new(status, ACTIVITY_JSON, json(&doc), snapshot.changed_at, settings.feeds.max_age);
+    let rep = Representation::new(status, ACTIVITY_JSON, doc, snapshot.changed_at, settings.feeds.max_age);
     Ok(if negotiated { rep.negotiated() } else { rep })
 }
 

@@ -256,6 +256,27 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Extends the lock of jobs still in hand (queued behind their host or
+    /// in flight) to `until`, so that no other process, and no later claim
+    /// of this one, takes them while they wait.
+    pub async fn extend_locks(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
+            let sql = format!(
+                "UPDATE deliveries SET locked_until = $1 WHERE state = 'pending' AND id IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(format_time(until));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records the outcomes of attempted jobs in one transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
         use DeliveryState::{Delivered, Failed, Pending};
@@ -323,6 +344,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.record_outcomes(&[Outcome::Retry { id, at, status, error: error.to_owned() }], now).await
+    }
+
+    /// Activities sent (kept when their jobs are deleted: the outbox's history).
+    pub async fn activity_count(&self) -> Result<i64, StoreError> {
+        self.count("SELECT COUNT(*) AS n FROM activities").await
     }
 
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.

@@ -11,6 +11,7 @@ mod feeds;
 mod golden;
 mod inbox;
 mod interop;
+mod latency;
 mod publish;
 mod queue;
 mod validators;

@@ -1,9 +1,14 @@
 //! herald: a feed syndication publisher. A newsroom writes an article once;
-//! herald publishes it as RSS 2.0, Atom 1.0 and JSON Feed from one article model.
+//! herald publishes it as RSS 2.0, Atom 1.0 and JSON Feed, and as
+//! ActivityPub Notes from one federated account, all from one article model.
 //!
 //! Data flows one way: [`content`] (files) → [`store`] (database) →
-//! [`render`] (pure) → [`http`].
+//! [`render`] (pure) → [`http`] (readers) and [`federation`] (inboxes,
+//! through the durable delivery queue). [`activitystreams`] is the leaf
+//! vocabulary both sides share; [`startup`] wires a server together and
+//! [`cli`] is the command line.
 
+pub mod activitystreams;
 pub mod article;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
 use crate::federation::client::Client;
-use crate::federation::delivery;
+use crate::federation::delivery::{self, Engine};
 use crate::federation::keys::StoredKey;
 
 use crate::config::Settings;
@@ -44,11 +44,12 @@ impl Application {
         let store = Store::connect(&settings.database).await.context("opening the database")?;
         let key = ensure_actor_key(&store).await?;
         let client = Client::new(
-            crate::federation::keys::signing_key(&key).context("reading the actor key")?,
+            &key,
             settings.account.key_id(),
             settings.delivery.allow_private_addresses,
+            settings.delivery.per_host,
         )
-        .context("building the HTTP client")?;
+        .context("building the HTTP client (reading the actor key)")?;
         let deliveries = Arc::new(Notify::new());
         if settings.content.publish_on_start {
             let outcome = publish::publish_dir(
@@ -65,6 +66,9 @@ impl Application {
                 tracing::info!("{line}");
             }
         }
+        crate::federation::profile::announce_changes(&store, &settings, chrono::Utc::now())
+            .await
+            .context("queueing the account's profile changes to followers")?;
         let cache = Arc::new(SiteCache::build(store.clone(), settings.clone()).await.context("rendering the site")?);
         let listener = TcpListener::bind(settings.server.bind)
             .await
@@ -108,22 +112,21 @@ impl Application {
         let Application { listener, state, watch } = self;
         let poller = tokio::spawn(poll_revisions(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
-        let workers: Vec<_> = (0..(state.settings.delivery.max_in_flight / delivery::BATCH).clamp(1, 64))
-            .map(|_| {
-                tokio::spawn(delivery::run_worker(
-                    state.store.clone(),
-                    state.client.clone(),
-                    state.settings.delivery.clone(),
-                    state.deliveries.clone(),
-                ))
-            })
-            .collect();
+        let engine = tokio::spawn(
+            Engine::new(
+                state.store.clone(),
+                state.client.clone(),
+                state.settings.delivery.clone(),
+                state.deliveries.clone(),
+            )
+            .run(),
+        );
+        let maintenance = tokio::spawn(maintain(state.store.clone(), state.settings.clone()));
         let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
         poller.abort();
         // A job cut off here keeps its lock and is retried when it expires.
-        for worker in workers {
-            worker.abort();
-        }
+        engine.abort();
+        maintenance.abort();
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -158,7 +161,7 @@ async fn poll_revisions(state: AppState) {
         match state.cache.refresh().await {
             // A publish elsewhere may have queued deliveries: start them now.
             Ok(true) => {
-                reload_key(&state).await;
+                delivery::reload_key(&state.store, &state.client).await;
                 state.deliveries.notify_waiters();
             }
             Ok(false) => {}
@@ -167,15 +170,25 @@ async fn poll_revisions(state: AppState) {
     }
 }
 
-/// Signs with the current stored key (it changes with `herald key rotate`).
-async fn reload_key(state: &AppState) {
-    match state.store.actor_key().await {
-        Ok(Some((key, _))) => match crate::federation::keys::signing_key(&key) {
-            Ok(pair) => state.client.set_key(pair),
-            Err(error) => tracing::error!(%error, "the stored actor key is unusable"),
-        },
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, "could not read the actor key"),
+/// Periodic upkeep, hourly and at start: deletes delivered and failed jobs
+/// past their retention, and the bookkeeping rows nobody needs any more
+/// (invalidations a day old, received activity ids past the longest
+/// signature validity).
+async fn maintain(store: Store, settings: Arc<Settings>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now = chrono::Utc::now();
+        let delivery = &settings.delivery;
+        match store.purge_deliveries(now - delivery.keep_delivered, now - delivery.keep_failed).await {
+            Ok((0, 0)) => {}
+            Ok((delivered, failed)) => tracing::info!(delivered, failed, "deleted old delivery jobs"),
+            Err(error) => tracing::warn!(%error, "could not delete old delivery jobs"),
+        }
+        if let Err(error) = store.prune_bookkeeping(now).await {
+            tracing::warn!(%error, "could not prune old bookkeeping rows");
+        }
     }
 }
 

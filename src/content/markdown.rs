@@ -1,7 +1,5 @@
 //! Markdown to sanitized HTML with absolute URLs.
 
-use std::borrow::Cow;
-
 use ammonia::UrlRelative;
 use pulldown_cmark::{html, Options, Parser};
 use url::Url;
@@ -29,25 +27,6 @@ pub fn sanitize(fragment: &str, base: &Url) -> String {
         .to_owned()
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains(['<', '>', '&', '"', '\'']) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,11 +47,5 @@ mod tests {
         let html = to_html("hello <script>alert(1)</script><img src=x onerror=alert(1)>", &base());
         assert!(!html.contains("script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
-    }
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
 }

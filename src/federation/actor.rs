@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::config::{Account, Channel};
-use crate::content::markdown::escape;
+use crate::render::escape;
 
 /// The actor as served at `/users/{account}`. `public_pem` is the stored
 /// public key; `published` is when the account first existed.

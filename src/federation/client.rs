@@ -10,13 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::rsa::KeyPair;
+use bytes::Bytes;
 use chrono::Utc;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
 
-use super::{signature, ACTIVITY_JSON};
+use super::keys::{self, KeyError, StoredKey};
+use super::signature::{self, SignError};
+use super::ACTIVITY_JSON;
 
 /// Largest response body read.
 pub const MAX_BODY: usize = 1 << 20;
@@ -74,10 +77,37 @@ pub enum FetchError {
 /// The outcome of one delivery POST.
 #[derive(Debug)]
 pub enum Delivered {
-    /// The inbox answered with this status.
+    /// The inbox answered with this status (and `Retry-After`, if any).
     Status(StatusCode, Option<Duration>),
-    /// No answer (connection, timeout).
+    /// No answer within the request timeout.
+    Timeout,
+    /// No answer: connection refused or reset, DNS, TLS.
     Network(String),
+    /// Not sent: the address is private or not http(s).
+    Refused(String),
+}
+
+/// The account's key, parsed for signing, with its public half.
+struct SigningKey {
+    pair: KeyPair,
+    public_pem: String,
+}
+
+impl SigningKey {
+    fn parse(key: &StoredKey) -> Result<Self, KeyError> {
+        Ok(Self { pair: keys::signing_key(key)?, public_pem: key.public_pem.clone() })
+    }
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The stored key does not parse.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The HTTP stack could not start (TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// An HTTP client that signs as the account.
@@ -86,28 +116,40 @@ pub struct Client {
     http: reqwest::Client,
     allow_private: bool,
     // Swapped by `set_key` when an operator rotates the key.
-    key: Arc<arc_swap::ArcSwap<KeyPair>>,
+    key: Arc<arc_swap::ArcSwap<SigningKey>>,
     key_id: String,
 }
 
 impl Client {
     /// A client signing with `key` as `key_id`.
-    pub fn new(key: KeyPair, key_id: String, allow_private: bool) -> Result<Self, reqwest::Error> {
+    /// Connections are kept alive and reused per host (`per_host` idle at
+    /// most, matching the per-host cap of the delivery engine); HTTP/2 is used
+    /// where the host offers it (ALPN).
+    pub fn new(key: &StoredKey, key_id: String, allow_private: bool, per_host: usize) -> Result<Self, ClientError> {
+        let key = SigningKey::parse(key)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(per_host)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .build()?;
         Ok(Self { http, allow_private, key: Arc::new(arc_swap::ArcSwap::from_pointee(key)), key_id })
     }
 
     /// Signs with `key` from now on (after `herald key rotate`).
-    pub fn set_key(&self, key: KeyPair) {
-        self.key.store(Arc::new(key));
+    pub fn set_key(&self, key: &StoredKey) -> Result<(), KeyError> {
+        self.key.store(Arc::new(SigningKey::parse(key)?));
+        Ok(())
+    }
+
+    /// The public key (PEM) of the key the client signs with.
+    pub fn public_pem(&self) -> String {
+        self.key.load().public_pem.clone()
     }
 
     fn check(&self, url: &Url) -> Result<(), FetchError> {
@@ -134,7 +176,9 @@ impl Client {
         url.set_fragment(None);
         self.check(&url)?;
         let mut request = self.http.get(url.clone()).header("accept", ACTIVITY_JSON);
-        for (name, value) in signature::sign(&self.key.load(), &self.key_id, "GET", &url, None, Utc::now()) {
+        let signed = signature::sign(&self.key.load().pair, &self.key_id, "GET", &url, None, Utc::now())
+            .map_err(|e| FetchError::Document { url: url.clone(), message: e.to_string() })?;
+        for (name, value) in signed {
             request = request.header(name, value);
         }
         let mut response = request.send().await.map_err(|source| FetchError::Network { url: url.clone(), source })?;
@@ -155,22 +199,57 @@ impl Client {
         parse_actor(&url, &doc).map_err(|message| FetchError::Document { url, message })
     }
 
-    /// POSTs a signed activity to an inbox.
-    pub async fn post(&self, inbox: &Url, body: &[u8]) -> Result<Delivered, FetchError> {
-        self.check(inbox)?;
-        let mut request = self.http.post(inbox.clone()).body(body.to_vec());
-        for (name, value) in signature::sign(&self.key.load(), &self.key_id, "POST", inbox, Some(body), Utc::now()) {
+    /// Signs a delivery of a body whose `Digest` is `digest` to `inbox`
+    /// with the current key. CPU work (an RSA signature): the delivery
+    /// engine runs it off the async runtime.
+    pub fn sign_delivery(&self, inbox: &Url, digest: &str) -> Result<SignedHeaders, SignError> {
+        signature::sign_with_digest(&self.key.load().pair, &self.key_id, "POST", inbox, Some(digest), Utc::now())
+    }
+
+    /// Sends a delivery signed by [`Client::sign_delivery`], giving up after `timeout`.
+    pub async fn send_signed(&self, inbox: &Url, body: Bytes, headers: SignedHeaders, timeout: Duration) -> Delivered {
+        if let Err(error) = self.check(inbox) {
+            return Delivered::Refused(error.to_string());
+        }
+        let mut request = self.http.post(inbox.clone()).body(body).timeout(timeout);
+        for (name, value) in headers {
             request = request.header(name, value);
         }
-        Ok(match request.send().await {
+        match request.send().await {
             Ok(response) => {
                 let retry_after =
                     response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
                 Delivered::Status(response.status(), retry_after)
             }
-            Err(error) => Delivered::Network(error.to_string()),
-        })
+            Err(error) if error.is_timeout() => Delivered::Timeout,
+            Err(error) => Delivered::Network(error_chain(&error)),
+        }
     }
+
+    /// Signs and POSTs an activity to an inbox (one-off requests; fan-outs go
+    /// through the delivery engine).
+    pub async fn post(&self, inbox: &Url, body: &[u8]) -> Result<Delivered, FetchError> {
+        self.check(inbox)?;
+        let headers = self
+            .sign_delivery(inbox, &signature::digest(body))
+            .map_err(|e| FetchError::Document { url: inbox.clone(), message: e.to_string() })?;
+        Ok(self.send_signed(inbox, Bytes::copy_from_slice(body), headers, Duration::from_secs(30)).await)
+    }
+}
+
+/// Signed request headers, ready to send.
+pub type SignedHeaders = Vec<(&'static str, String)>;
+
+/// An error with its causes ("error sending request: connection refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `Retry-After`: seconds or an HTTP date.
@@ -274,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn requests_to_private_addresses_are_refused_unless_allowed() {
         let stored = super::super::keys::generate().unwrap();
-        let client = Client::new(super::super::keys::signing_key(&stored).unwrap(), "k".into(), false).unwrap();
+        let client = Client::new(&stored, "k".into(), false, 4).unwrap();
         let url = Url::parse("http://127.0.0.1:9/inbox").unwrap();
         assert!(matches!(client.post(&url, b"{}").await, Err(FetchError::Private(_))));
         assert!(matches!(

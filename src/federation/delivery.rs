@@ -1,146 +1,544 @@
-//! The delivery worker: drains the durable queue in `store`.
+//! The delivery engine: drains the durable queue in `store`, so that no
+//! slow or dead server can hold back the others.
+//!
+//! - **No head-of-line blocking.** Every job is its own task and frees its
+//!   slot the moment it finishes; the dispatcher claims more jobs as slots
+//!   free up. Up to `max_in_flight` requests are in flight overall.
+//! - **Per host** (`host[:port]`), at most `per_host` requests at once over
+//!   kept-alive connections (HTTP/2 where offered). A host that has not
+//!   answered yet in this process gets a single probe until it does, so a
+//!   dead host holds one slot, not `per_host`.
+//! - **Circuit breaker per host.** A timeout or network error opens the
+//!   host's circuit: its other jobs, in hand or in the database, are
+//!   rescheduled to the end of the window without counting an attempt; then
+//!   one probe goes out. The window is `circuit_open` and doubles with each
+//!   failed probe, up to an hour. A dead server costs one timeout, not one
+//!   per follower. (Mastodon opens a circuit per inbox after 10 failures
+//!   for 60 s; per host is stronger, since a dead server's inboxes die
+//!   together.)
+//! - **Signing never stalls the runtime:** RSA signatures are made on the
+//!   blocking pool, at most one per core at a time.
+//! - **Durable.** Jobs are claimed with a lock (`delivery_lock_seconds`);
+//!   outcomes are recorded in batches. A killed process loses nothing: its
+//!   claimed jobs come back when their lock expires. Only the requests in
+//!   flight at the crash (and outcomes not yet written) can be delivered
+//!   twice; receivers deduplicate activities by id.
 //!
 //! Outcomes (Mastodon's rules): 2xx delivered; 410 Gone drops the followers
-//! behind that inbox; 429 and 5xx and network errors are retried; any other
-//! 4xx is permanent. Attempt n waits n⁴ + 15 s, or the server's
-//! `Retry-After` if longer. A host whose deliveries failed on 7 different
-//! days (Mastodon's rule) is unavailable: its jobs are dropped until a
-//! delivery succeeds or it sends us an activity.
+//! behind that inbox; 429, 5xx, timeouts and network errors are retried; any
+//! other 4xx is permanent. Attempt n waits n⁴ + 15 s plus up to n⁴/2 of
+//! random jitter (so a recovered host is not hit by every retry at once), or
+//! the server's `Retry-After` if longer. A host whose deliveries failed on 7
+//! different days (Mastodon's rule) is unavailable: its jobs are dropped
+//! until a delivery succeeds or it sends us an activity.
 //!
-//!
-//! | attempt | wait    | covers an outage of |
-//! |--------:|--------:|--------------------:|
-//! | 1       | 16 s    | a restart           |
-//! | 4       | 4.5 min | a deploy            |
-//! | 8       | 68 min  | an afternoon        |
-//! | 12      | 5.8 h   | a night             |
-//! | 16      | 18 h    | about 2.8 days in all |
+//! | attempt | wait (before jitter) | covers an outage of   |
+//! |--------:|---------------------:|----------------------:|
+//! | 1       | 16 s                 | a restart             |
+//! | 4       | 4.5 min              | a deploy              |
+//! | 8       | 68 min               | an afternoon          |
+//! | 12      | 5.8 h                | a night               |
+//! | 16      | 18 h                 | about 2.8 days in all |
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::task::JoinSet;
 use url::Url;
 
-use super::client::{Client, Delivered, FetchError};
+use super::client::{Client, Delivered};
+use super::signature;
 use crate::config::DeliverySettings;
-use crate::error::StoreError;
-use crate::store::{Job, Outcome, Store};
-
-/// What one step of a worker did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutionOutcome {
-    /// A job was attempted (whatever its result).
-    TaskCompleted,
-    /// Nothing was due.
-    EmptyQueue,
-}
+use crate::store::{HostHealth, Job, Outcome, Store};
 
 /// The wait before attempt `attempt + 1`, after `attempt` failures: n⁴ + 15 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt).pow(4) + 15)
 }
 
-/// Jobs a worker claims at once and sends concurrently: fewer queue writes
-/// per delivery (one claim and one outcome transaction per batch).
-pub const BATCH: usize = 8;
-
-/// Claims up to [`BATCH`] due jobs, attempts them concurrently, and records
-/// their outcomes in one transaction.
-#[tracing::instrument(skip_all, err)]
-pub async fn try_execute_task(
-    store: &Store,
-    client: &Client,
-    settings: &DeliverySettings,
-    now: DateTime<Utc>,
-) -> Result<ExecutionOutcome, StoreError> {
-    let jobs = store.claim_deliveries(now, settings.lock, BATCH).await?;
-    if jobs.is_empty() {
-        return Ok(ExecutionOutcome::EmptyQueue);
-    }
-    let mut attempts = tokio::task::JoinSet::new();
-    for job in jobs {
-        let (store, client, max_attempts) = (store.clone(), client.clone(), settings.max_attempts);
-        attempts.spawn(async move { attempt(&store, &client, max_attempts, job).await });
-    }
-    let mut outcomes = Vec::new();
-    while let Some(joined) = attempts.join_next().await {
-        match joined {
-            Ok(Ok(outcome)) => outcomes.push(outcome),
-            Ok(Err(error)) => tracing::warn!(%error, "delivery bookkeeping failed; the job will be retried"),
-            // A panicked attempt leaves its job locked; it is retried after the lock.
-            Err(error) => tracing::error!(%error, "delivery attempt panicked"),
-        }
-    }
-    store.record_outcomes(&outcomes, Utc::now()).await?;
-    Ok(ExecutionOutcome::TaskCompleted)
+/// [`backoff`] plus `fraction` (0 to 1) of n⁴/2 seconds of jitter.
+pub fn backoff_with_jitter(attempt: u32, fraction: f64) -> Duration {
+    let spread = u64::from(attempt).pow(4) as f64 / 2.0;
+    backoff(attempt) + Duration::from_secs_f64(spread * fraction.clamp(0.0, 1.0))
 }
 
-#[tracing::instrument(skip_all, fields(job = job.id, inbox = %job.inbox, attempts = job.attempts), err)]
-async fn attempt(store: &Store, client: &Client, max_attempts: u32, job: Job) -> Result<Outcome, StoreError> {
-    let id = job.id;
-    let failed = |status, error: String| Outcome::Failed { id, status, error };
-    let Ok(inbox) = Url::parse(&job.inbox) else { return Ok(failed(None, "not a URL".into())) };
-    let host = inbox.host_str().unwrap_or_default().to_owned();
-    let health = store.host_health(&host).await?;
-    if let Some(since) = health.as_ref().and_then(|h| h.unavailable_since) {
-        return Ok(failed(
-            None,
-            format!("{host} is unavailable since {since} (failures on 7 days); skipped until it answers"),
-        ));
+/// The longest a circuit stays open.
+pub const MAX_CIRCUIT: TimeDelta = TimeDelta::hours(1);
+
+/// How long `host`'s circuit opens after `opens` earlier failed probes.
+pub fn circuit_window(base: TimeDelta, opens: i64) -> TimeDelta {
+    let factor = 1_i32 << opens.clamp(0, 12);
+    (base * factor).min(MAX_CIRCUIT)
+}
+
+/// `host[:port]` of an inbox: the unit of per-host limits and circuits.
+pub fn host_key(url: &Url) -> String {
+    signature::host_header(url)
+}
+
+/// A uniform random number in [0, 1).
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return 0.5;
     }
-    let (status, retry_after, error) = match client.post(&inbox, job.body.as_bytes()).await {
-        Err(error @ (FetchError::Private(_) | FetchError::Scheme(_))) => return Ok(failed(None, error.to_string())),
-        Err(error) => (None, None, error.to_string()),
-        Ok(Delivered::Network(error)) => (None, None, error),
-        Ok(Delivered::Status(status, _)) if status.is_success() => {
-            if health.is_some() {
-                store.record_host_success(&host).await?;
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The delivery engine of one process. [`Engine::run`] until aborted.
+pub struct Engine {
+    store: Store,
+    client: Client,
+    settings: DeliverySettings,
+    /// Something was queued (a publish, a Follow): claim now.
+    notify: Arc<Notify>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// A job finished: a slot is free.
+    finished: Notify,
+    /// RSA signatures at once (one per core).
+    signing: Semaphore,
+}
+
+#[derive(Default)]
+struct State {
+    /// Requests being made.
+    in_flight: usize,
+    /// Jobs claimed and not finished (queued behind their host, or in
+    /// flight), whose locks are extended while they wait.
+    held: HashSet<i64>,
+    hosts: HashMap<String, Host>,
+    /// Hosts with queued jobs, in the order they get a turn.
+    ready: VecDeque<String>,
+}
+
+#[derive(Default)]
+struct Host {
+    /// `scheme://host[:port]/`, the prefix of its inboxes.
+    origin: String,
+    in_flight: usize,
+    /// Answered in this process since its circuit last closed.
+    proven: bool,
+    /// Its circuit is open until then.
+    open_until: Option<DateTime<Utc>>,
+    /// Failed probes since it last answered (from the database).
+    opens: i64,
+    /// It has a row in `hosts` (failures on record), cleared by an answer.
+    on_record: bool,
+    /// Unavailable (failures on 7 days): its jobs are dropped.
+    unavailable: Option<DateTime<Utc>>,
+    queue: VecDeque<Job>,
+}
+
+impl Host {
+    fn limit(&self, per_host: usize) -> usize {
+        if self.proven {
+            per_host
+        } else {
+            1
+        }
+    }
+}
+
+/// What an attempt says about its host.
+enum HostSignal {
+    /// It answered.
+    Answered,
+    /// It answered with an error status (429, 5xx): on record, circuit stays closed.
+    Failing,
+    /// No answer (timeout, network): open the circuit.
+    Down,
+    /// Nothing learnt (not sent).
+    Nothing,
+}
+
+impl Engine {
+    /// An engine over `store`, sending with `client`; `notify` wakes it.
+    pub fn new(store: Store, client: Client, settings: DeliverySettings, notify: Arc<Notify>) -> Self {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+        let shared =
+            Arc::new(Shared { state: Mutex::default(), finished: Notify::new(), signing: Semaphore::new(cores) });
+        Self { store, client, settings, notify, shared }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims and delivers until the task is aborted (which aborts every
+    /// request in flight; their jobs come back when their lock expires).
+    pub async fn run(self) {
+        let (outcomes, received) = mpsc::unbounded_channel();
+        // Not aborted with the engine: it ends once the last outcome is written.
+        tokio::spawn(record_outcomes(self.store.clone(), received));
+        let mut tasks = JoinSet::new();
+        // Claimed jobs in hand at most: the in-flight cap plus a backlog so
+        // that a freed slot finds a job without waiting for a claim.
+        let cap = self.settings.max_in_flight + self.settings.max_in_flight / 2;
+        let batch = (self.settings.max_in_flight / 4).max(1);
+        let renew_every =
+            (self.settings.lock / 3).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(200));
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if renewed.elapsed() >= renew_every {
+                self.renew_locks().await;
+                renewed = tokio::time::Instant::now();
             }
-            return Ok(Outcome::Delivered { id, status: status.as_u16() });
+            let queued = self.notify.notified();
+            let finished = self.shared.finished.notified();
+            let room = cap.saturating_sub(self.state().held.len());
+            let mut full = false;
+            if room >= batch.min(cap) {
+                match self.claim(room, &outcomes).await {
+                    Ok(claimed) => full = claimed == room,
+                    Err(error) => tracing::warn!(%error, "claiming deliveries failed"),
+                }
+            }
+            self.dispatch(&mut tasks, &outcomes);
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = queued => {}
+                () = finished => {}
+                () = tokio::time::sleep(renew_every.min(Duration::from_secs(1))) => {}
+            }
         }
-        Ok(Delivered::Status(StatusCode::GONE, _)) => {
-            let removed = store.remove_followers_at(&job.inbox).await?;
-            tracing::info!(removed, "inbox is gone; its followers were removed");
-            return Ok(failed(Some(410), "410 Gone".into()));
-        }
-        Ok(Delivered::Status(status, retry_after))
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
-        {
-            (Some(status.as_u16()), retry_after, format!("answered {status}"))
-        }
-        Ok(Delivered::Status(status, _)) => {
-            return Ok(failed(Some(status.as_u16()), format!("answered {status}; not retried")));
-        }
-    };
-    let now = Utc::now();
-    if store.record_host_failure(&host, now).await? {
-        tracing::warn!(host, "host marked unavailable after failures on 7 different days");
     }
-    let failures = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
-    if failures >= max_attempts {
-        tracing::warn!(%error, "giving up after {failures} attempts");
-        return Ok(failed(status, error));
+
+    /// Keeps the jobs in hand locked while they wait for a slot.
+    async fn renew_locks(&self) {
+        let ids: Vec<i64> = self.state().held.iter().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.extend_locks(&ids, Utc::now() + self.settings.lock).await {
+            tracing::warn!(%error, jobs = ids.len(), "could not extend the locks of claimed deliveries");
+        }
     }
-    let wait = backoff(failures).max(retry_after.unwrap_or_default());
-    let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::days(1));
-    tracing::debug!(%error, ?wait, "will retry");
-    Ok(Outcome::Retry { id, at, status, error })
+
+    /// Claims up to `room` due jobs and queues each behind its host; jobs of
+    /// open-circuited or unavailable hosts are settled at once. Returns how
+    /// many were claimed.
+    async fn claim(
+        &self,
+        room: usize,
+        outcomes: &mpsc::UnboundedSender<Outcome>,
+    ) -> Result<usize, crate::error::StoreError> {
+        let now = Utc::now();
+        let jobs = self.store.claim_deliveries(now, self.settings.lock, room).await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let claimed = jobs.len();
+        // Few rows: only hosts with failures on record.
+        let health: HashMap<String, HostHealth> =
+            self.store.unhealthy_hosts().await?.into_iter().map(|h| (h.host.clone(), h)).collect();
+        reload_key(&self.store, &self.client).await;
+        let mut state = self.state();
+        for host in state.hosts.values_mut() {
+            host.on_record = false;
+        }
+        for (key, h) in &health {
+            let host = state.hosts.entry(key.clone()).or_default();
+            host.on_record = true;
+            host.opens = h.circuit_opens;
+            host.unavailable = h.unavailable_since;
+            if h.circuit_until.is_some_and(|t| t > now) {
+                host.open_until = h.circuit_until;
+                host.proven = false;
+            }
+        }
+        for job in jobs {
+            let Ok(inbox) = Url::parse(&job.inbox) else {
+                let _ = outcomes.send(Outcome::Failed { id: job.id, status: None, error: "not a URL".into() });
+                continue;
+            };
+            let key = host_key(&inbox);
+            let host = state.hosts.entry(key.clone()).or_default();
+            if host.origin.is_empty() {
+                host.origin = format!("{}://{key}/", inbox.scheme());
+            }
+            if let Some(since) = host.unavailable {
+                let error =
+                    format!("{key} is unavailable since {since} (failures on 7 days); skipped until it answers");
+                let _ = outcomes.send(Outcome::Failed { id: job.id, status: None, error });
+                continue;
+            }
+            if let Some(until) = host.open_until.filter(|t| *t > now) {
+                let reason = format!("{key} did not answer; its circuit is open until {until}");
+                let _ = outcomes.send(Outcome::Deferred { id: job.id, at: until, reason });
+                continue;
+            }
+            let first = host.queue.is_empty();
+            let id = job.id;
+            host.queue.push_back(job);
+            state.held.insert(id);
+            if first {
+                state.ready.push_back(key);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Starts every queued job that has a free slot, overall and on its host.
+    fn dispatch(&self, tasks: &mut JoinSet<()>, outcomes: &mpsc::UnboundedSender<Outcome>) {
+        let per_host = self.settings.per_host;
+        let mut state = self.state();
+        let mut turns = state.ready.len();
+        while turns > 0 && state.in_flight < self.settings.max_in_flight {
+            turns -= 1;
+            let Some(key) = state.ready.pop_front() else { break };
+            let state_in_flight = state.in_flight;
+            let Some(host) = state.hosts.get_mut(&key) else { continue };
+            let free = host.limit(per_host).saturating_sub(host.in_flight);
+            let take = free.min(host.queue.len()).min(self.settings.max_in_flight.saturating_sub(state_in_flight));
+            let jobs: Vec<Job> = host.queue.drain(..take).collect();
+            host.in_flight += jobs.len();
+            let origin = host.origin.clone();
+            let more = !host.queue.is_empty();
+            state.in_flight += jobs.len();
+            if more {
+                // Its turn comes again when one of its requests finishes.
+                state.ready.push_back(key.clone());
+            }
+            for job in jobs {
+                let attempt = Attempt {
+                    store: self.store.clone(),
+                    client: self.client.clone(),
+                    settings: self.settings.clone(),
+                    shared: self.shared.clone(),
+                    outcomes: outcomes.clone(),
+                    key: key.clone(),
+                    origin: origin.clone(),
+                };
+                tasks.spawn(attempt.run(job));
+            }
+            if state.in_flight >= self.settings.max_in_flight {
+                break;
+            }
+        }
+    }
 }
 
-/// A worker: drains due jobs, then sleeps until notified (a publish or a
-/// Follow in this process) or for a second (work queued by another process).
-pub async fn run_worker(store: Store, client: Client, settings: DeliverySettings, notify: Arc<Notify>) {
-    loop {
-        let notified = notify.notified();
-        match try_execute_task(&store, &client, &settings, Utc::now()).await {
-            Ok(ExecutionOutcome::TaskCompleted) => continue,
-            Ok(ExecutionOutcome::EmptyQueue) => {}
-            Err(error) => tracing::warn!(%error, "delivery worker"),
+/// Makes `client` sign with the stored key if it changed (`herald key
+/// rotate`, perhaps in another process).
+pub async fn reload_key(store: &Store, client: &Client) {
+    match store.actor_key().await {
+        Ok(Some((key, _))) if key.public_pem != client.public_pem() => match client.set_key(&key) {
+            Ok(()) => tracing::info!("signing with the rotated key"),
+            Err(error) => tracing::error!(%error, "the stored actor key is unusable"),
+        },
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not read the actor key"),
+    }
+}
+
+/// One delivery, from signing to bookkeeping.
+struct Attempt {
+    store: Store,
+    client: Client,
+    settings: DeliverySettings,
+    shared: Arc<Shared>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    key: String,
+    origin: String,
+}
+
+impl Attempt {
+    #[tracing::instrument(name = "delivery", skip_all, fields(job = job.id, inbox = %job.inbox, attempts = job.attempts))]
+    async fn run(self, job: Job) {
+        let (outcome, signal, retry_after) = self.send(&job).await;
+        let now = Utc::now();
+        let mut outcome = outcome;
+        // Host bookkeeping first, so that its queued jobs see the verdict.
+        let (deferred, open_until, on_record, opens) = {
+            let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.held.remove(&job.id);
+            let mut deferred = Vec::new();
+            let mut open_until = None;
+            let host = state.hosts.entry(self.key.clone()).or_default();
+            host.in_flight = host.in_flight.saturating_sub(1);
+            let on_record = host.on_record;
+            let opens = host.opens;
+            match signal {
+                HostSignal::Answered => {
+                    host.proven = true;
+                    host.open_until = None;
+                    host.opens = 0;
+                    host.on_record = false;
+                    host.unavailable = None;
+                }
+                HostSignal::Down => {
+                    let window = circuit_window(self.settings.circuit_open, host.opens);
+                    let mut until = now + window;
+                    if let Some(wait) = retry_after.and_then(|w| TimeDelta::from_std(w).ok()) {
+                        until = until.max(now + wait);
+                    }
+                    host.proven = false;
+                    host.open_until = Some(until);
+                    host.opens += 1;
+                    host.on_record = true;
+                    deferred.extend(host.queue.drain(..));
+                    open_until = Some(until);
+                }
+                HostSignal::Failing => host.on_record = true,
+                HostSignal::Nothing => {}
+            }
+            for job in &deferred {
+                state.held.remove(&job.id);
+            }
+            (deferred, open_until, on_record, opens)
+        };
+        self.shared.finished.notify_one();
+        if let Some(until) = open_until {
+            if let Outcome::Retry { at, .. } = &mut outcome {
+                *at = (*at).max(until);
+            }
+            tracing::info!(host = %self.key, %until, deferred = deferred.len(), opens = opens + 1, "circuit opened");
+            let reason = format!("{} did not answer; its circuit is open until {until}", self.key);
+            for job in deferred {
+                let _ = self.outcomes.send(Outcome::Deferred { id: job.id, at: until, reason: reason.clone() });
+            }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
+        if let Err(error) = self.host_records(&signal, &job, on_record, open_until, now).await {
+            tracing::warn!(%error, "host bookkeeping failed");
+        }
+        let _ = self.outcomes.send(outcome);
+    }
+
+    /// Writes what the attempt taught about the host.
+    async fn host_records(
+        &self,
+        signal: &HostSignal,
+        job: &Job,
+        on_record: bool,
+        open_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::error::StoreError> {
+        match signal {
+            HostSignal::Answered if on_record => self.store.record_host_success(&self.key).await,
+            HostSignal::Down => {
+                if let Some(until) = open_until {
+                    let moved = self.store.defer_host(&self.origin, until).await?;
+                    tracing::debug!(moved, "jobs of the host rescheduled");
+                }
+                if self.store.record_host_failure(&self.key, now, open_until).await? {
+                    tracing::warn!(host = %self.key, "host marked unavailable after failures on 7 different days");
+                }
+                Ok(())
+            }
+            HostSignal::Failing => {
+                if self.store.record_host_failure(&self.key, now, None).await? {
+                    tracing::warn!(host = %self.key, "host marked unavailable after failures on 7 different days");
+                }
+                Ok(())
+            }
+            _ => {
+                let _ = job;
+                Ok(())
+            }
+        }
+    }
+
+    /// Signs (off the runtime) and sends; classifies the answer.
+    async fn send(&self, job: &Job) -> (Outcome, HostSignal, Option<Duration>) {
+        let id = job.id;
+        let failed = |status, error: String| Outcome::Failed { id, status, error };
+        let Ok(inbox) = Url::parse(&job.inbox) else {
+            return (failed(None, "not a URL".into()), HostSignal::Nothing, None);
+        };
+        let signed = {
+            let _permit = self.shared.signing.acquire().await;
+            let (client, url, body) = (self.client.clone(), inbox.clone(), job.body.clone());
+            tokio::task::spawn_blocking(move || client.sign_delivery(&url, &signature::digest(&body))).await
+        };
+        let headers = match signed {
+            Ok(Ok(headers)) => headers,
+            Ok(Err(error)) => {
+                return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing, None)
+            }
+            Err(error) => {
+                return (self.retry(job, None, None, format!("signing failed: {error}")), HostSignal::Nothing, None)
+            }
+        };
+        match self.client.send_signed(&inbox, job.body.clone(), headers, self.settings.request_timeout).await {
+            Delivered::Refused(error) => (failed(None, error), HostSignal::Nothing, None),
+            Delivered::Timeout => {
+                let error = format!("no answer within {} ms", self.settings.request_timeout.as_millis());
+                (self.retry(job, None, None, error), HostSignal::Down, None)
+            }
+            Delivered::Network(error) => (self.retry(job, None, None, error), HostSignal::Down, None),
+            Delivered::Status(status, _) if status.is_success() => {
+                (Outcome::Delivered { id, status: status.as_u16() }, HostSignal::Answered, None)
+            }
+            Delivered::Status(StatusCode::GONE, _) => {
+                match self.store.remove_followers_at(&job.inbox).await {
+                    Ok(removed) => tracing::info!(removed, "inbox is gone; its followers were removed"),
+                    Err(error) => tracing::warn!(%error, "could not remove the followers of a gone inbox"),
+                }
+                (failed(Some(410), "410 Gone".into()), HostSignal::Answered, None)
+            }
+            Delivered::Status(status, retry_after)
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
+            {
+                let outcome = self.retry(job, Some(status.as_u16()), retry_after, format!("answered {status}"));
+                (outcome, HostSignal::Failing, retry_after)
+            }
+            Delivered::Status(status, _) => {
+                (failed(Some(status.as_u16()), format!("answered {status}; not retried")), HostSignal::Answered, None)
+            }
+        }
+    }
+
+    /// A retry after the backoff with jitter (or `Retry-After`), or the end
+    /// when attempts are used up.
+    fn retry(&self, job: &Job, status: Option<u16>, retry_after: Option<Duration>, error: String) -> Outcome {
+        let failures = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
+        if failures >= self.settings.max_attempts {
+            tracing::warn!(%error, "giving up after {failures} attempts");
+            return Outcome::Failed { id: job.id, status, error };
+        }
+        let wait = backoff_with_jitter(failures, random_fraction()).max(retry_after.unwrap_or_default());
+        let at = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::days(1));
+        tracing::debug!(%error, ?wait, "will retry");
+        Outcome::Retry { id: job.id, at, status, error }
+    }
+}
+
+/// Writes outcomes in batches: whatever arrived while the previous batch
+/// was being written goes in the next transaction.
+async fn record_outcomes(store: Store, mut received: mpsc::UnboundedReceiver<Outcome>) {
+    let mut batch = Vec::new();
+    while let Some(first) = received.recv().await {
+        batch.push(first);
+        while batch.len() < 2048 {
+            match received.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
+        for attempt in 1..=5 {
+            match store.record_outcomes(&batch, Utc::now()).await {
+                Ok(()) => break,
+                Err(error) if attempt < 5 => {
+                    tracing::warn!(%error, attempt, "recording delivery outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                // The jobs stay locked and are attempted again after the lock.
+                Err(error) => tracing::error!(%error, jobs = batch.len(), "could not record delivery outcomes"),
+            }
+        }
+        batch.clear();
     }
 }
 
@@ -155,5 +553,28 @@ mod tests {
         assert_eq!(waits[0], Duration::from_secs(16));
         let total: u64 = (1..16).map(|n| backoff(n).as_secs()).sum();
         assert!(total > 2 * 86_400, "{total}");
+    }
+
+    #[test]
+    fn jitter_adds_at_most_half_of_n_to_the_fourth() {
+        assert_eq!(backoff_with_jitter(4, 0.0), backoff(4));
+        assert_eq!(backoff_with_jitter(4, 1.0), backoff(4) + Duration::from_secs(128));
+        let samples: Vec<f64> = (0..100).map(|_| random_fraction()).collect();
+        assert!(samples.iter().all(|f| (0.0..1.0).contains(f)));
+        assert!(samples.iter().any(|f| *f != samples[0]), "jitter is random");
+    }
+
+    #[test]
+    fn circuit_windows_double_up_to_an_hour() {
+        let base = TimeDelta::seconds(60);
+        assert_eq!(circuit_window(base, 0), base);
+        assert_eq!(circuit_window(base, 1), TimeDelta::seconds(120));
+        assert_eq!(circuit_window(base, 10), MAX_CIRCUIT);
+    }
+
+    #[test]
+    fn hosts_are_keyed_with_their_port() {
+        assert_eq!(host_key(&Url::parse("http://127.0.0.5:8080/inbox").unwrap()), "127.0.0.5:8080");
+        assert_eq!(host_key(&Url::parse("https://m.example/inbox").unwrap()), "m.example");
     }
 }

@@ -47,7 +47,7 @@ pub fn host_meta(channel: &Channel) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<XRD xmlns=\"http://docs.oasis-open.org/ns/xri/xrd-1.0\">\n  \
          <Link rel=\"lrdd\" type=\"{}\" template=\"{}\"/>\n</XRD>\n",
         JRD,
-        crate::content::markdown::escape(&template)
+        crate::render::escape(&template)
     )
 }
 

@@ -1,26 +1,35 @@
 //! The inbox (personal and shared): verify, then act.
 //!
-//! Every activity must carry a valid HTTP Signature from a key owned by the
-//! activity's `actor`, on the same host; nothing is stored otherwise.
-//! `Follow` stores a follower and queues a signed `Accept`; `Undo(Follow)`
-//! and `Delete` of an actor remove it; `Like`, `Announce` and replies to our
-//! Notes are counted; anything else is accepted and ignored.
+//! Every activity must carry a valid HTTP Signature, inside Mastodon's
+//! replay window, from a key owned by the activity's `actor`, on the same
+//! host; nothing is stored otherwise. An activity whose id was already
+//! processed changes nothing.
+//!
+//! `Follow` stores a follower and queues a signed `Accept`; `Undo` takes
+//! back a Follow, Like or Announce, resolved by what it undoes; `Delete` of
+//! an actor removes it; `Like`, `Announce` and replies to our Notes are
+//! counted, and a `Delete` or `Update` of a reply uncounts or moves it;
+//! anything else is accepted and ignored.
 
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use tokio::sync::Notify;
 use url::Url;
 
+use super::activities::accept::Accept;
+use super::activities::follow::Follow;
+use super::activities::undo::Undone;
+use super::activities::{Incoming, Reference};
 use super::client::{Client, FetchError, RemoteActor};
+use super::delivery;
 use super::signature::{self, SignatureError};
 use crate::config::Settings;
 use crate::error::StoreError;
 use crate::render::note;
-use crate::store::{Outgoing, RemoteActorRow, Store};
+use crate::store::{InteractionKind, Outgoing, RemoteActorRow, Store};
 
 /// Cached actor documents are refetched after this long.
 pub const ACTOR_TTL: TimeDelta = TimeDelta::hours(24);
@@ -73,9 +82,9 @@ pub struct Inbox {
 #[tracing::instrument(skip_all, fields(path), err(level = "info"))]
 pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<StatusCode, InboxError> {
     let params = signature::signature_params(headers)?;
-    let activity: Value =
+    let value: Value =
         serde_json::from_slice(body).map_err(|e| InboxError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let actor_id = id_of(&activity["actor"]).ok_or_else(|| InboxError::BadRequest("no actor".into()))?;
+    let actor_id = id_of(&value["actor"]).ok_or_else(|| InboxError::BadRequest("no actor".into()))?;
     let actor_url = Url::parse(&actor_id).map_err(|e| InboxError::BadRequest(format!("actor is not a URL: {e}")))?;
     let key_url = Url::parse(&params.key_id).map_err(|_| InboxError::Unauthorized("keyId is not a URL".into()))?;
     if key_url.host_str() != actor_url.host_str() {
@@ -83,40 +92,143 @@ pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]
     }
     let actor = verified_actor(inbox, &actor_url, path, headers, body).await?;
     // The host answers again: deliveries to it resume.
-    inbox.store.record_host_success(actor_url.host_str().unwrap_or_default()).await?;
-    let kind = activity["type"].as_str().unwrap_or_default();
-    tracing::info!(kind, actor = %actor.id, "activity received");
+    inbox.store.record_host_success(&delivery::host_key(&actor_url)).await?;
+    let activity: Incoming = serde_json::from_value(value)
+        .map_err(|e| InboxError::BadRequest(format!("not an activity herald can read: {e}")))?;
+    let Some((id, kind)) = activity.id_and_kind() else {
+        return Ok(StatusCode::ACCEPTED);
+    };
     let now = Utc::now();
-    match kind {
-        "Follow" => follow(inbox, &actor, &activity, now).await?,
-        "Undo" => {
-            let object = &activity["object"];
-            let undone_follow = object["type"] == "Follow" || object.is_string();
-            let by_follower = object["actor"].as_str().is_none_or(|a| a == actor_id);
-            if undone_follow && by_follower {
-                inbox.store.remove_follower(&actor_id).await?;
-            }
-        }
-        "Delete" if id_of(&activity["object"]).as_deref() == Some(actor_id.as_str()) => {
-            inbox.store.remove_follower(&actor_id).await?;
-        }
-        "Like" | "Announce" => {
-            if let Some(article) = our_article(inbox, id_of(&activity["object"])) {
-                let kind = if kind == "Like" { "like" } else { "announce" };
-                let id = id_of(&activity["id"]).unwrap_or_default();
-                inbox.store.record_interaction(&id, &article, kind, &actor_id, now).await?;
-            }
-        }
-        "Create" => {
-            let object = &activity["object"];
-            if let Some(article) = our_article(inbox, id_of(&object["inReplyTo"])) {
-                let id = id_of(&object["id"]).or_else(|| id_of(&activity["id"])).unwrap_or_default();
-                inbox.store.record_interaction(&id, &article, "reply", &actor_id, now).await?;
-            }
-        }
-        _ => {}
+    // A replayed or redelivered activity changes nothing.
+    if !inbox.store.remember_activity(id, &actor.id, kind, now).await? {
+        tracing::info!(kind, id, "activity already processed; ignored");
+        return Ok(StatusCode::ACCEPTED);
     }
-    Ok(StatusCode::ACCEPTED)
+    tracing::info!(kind, id, actor = %actor.id, "activity received");
+    let acted = act(inbox, &actor, &activity, now).await;
+    if acted.is_err() {
+        // Let a redelivery try again.
+        if let Err(error) = inbox.store.forget_activity(id).await {
+            tracing::warn!(%error, "could not forget a failed activity");
+        }
+    }
+    acted.map(|()| StatusCode::ACCEPTED)
+}
+
+/// What an activity from `actor` (its signer) does.
+async fn act(inbox: &Inbox, actor: &RemoteActorRow, activity: &Incoming, now: DateTime<Utc>) -> Result<(), InboxError> {
+    let store = &inbox.store;
+    let by = actor.id.as_str();
+    match activity {
+        Incoming::Follow(follow) => self::follow(inbox, actor, follow, now).await?,
+        Incoming::Undo(undo) => self::undo(inbox, by, &undo.object, now).await?,
+        Incoming::Like(like) => {
+            if let Some(article) = our_article(inbox, Some(like.object.id())) {
+                store.record_interaction(&like.id, &article, InteractionKind::Like, by, now).await?;
+            }
+        }
+        Incoming::Announce(announce) => {
+            if let Some(article) = our_article(inbox, Some(announce.object.id())) {
+                store.record_interaction(&announce.id, &article, InteractionKind::Announce, by, now).await?;
+            }
+        }
+        Incoming::Create(create) => {
+            if let Some(post) = create.object.post() {
+                if let Some(article) = our_article(inbox, post.in_reply_to.as_ref().map(Reference::id)) {
+                    store.record_interaction(&post.id, &article, InteractionKind::Reply, by, now).await?;
+                }
+            }
+        }
+        Incoming::Update(update) => {
+            // A reply edited: it counts for what it replies to now.
+            if let Some(post) = update.object.post() {
+                let now_replies_to = our_article(inbox, post.in_reply_to.as_ref().map(Reference::id));
+                match store.interaction_by(&post.id, by).await? {
+                    Some((InteractionKind::Reply, article)) if now_replies_to.as_deref() != Some(article.as_str()) => {
+                        store.remove_interaction(by, InteractionKind::Reply, &article, Some(&post.id), now).await?;
+                        if let Some(other) = now_replies_to {
+                            store.record_interaction(&post.id, &other, InteractionKind::Reply, by, now).await?;
+                        }
+                    }
+                    None => {
+                        if let Some(article) = now_replies_to {
+                            store.record_interaction(&post.id, &article, InteractionKind::Reply, by, now).await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Incoming::Delete(delete) => {
+            let object = delete.object.id();
+            if object == by {
+                store.remove_follower(by).await?;
+            } else if let Some((InteractionKind::Reply, article)) = store.interaction_by(object, by).await? {
+                store.remove_interaction(by, InteractionKind::Reply, &article, Some(object), now).await?;
+            }
+        }
+        Incoming::Ignored => {}
+    }
+    Ok(())
+}
+
+/// Resolves an Undo by what it undoes (see [`super::activities::undo`]).
+async fn undo(inbox: &Inbox, by: &str, undone: &Undone, now: DateTime<Utc>) -> Result<(), InboxError> {
+    let store = &inbox.store;
+    match undone {
+        Undone::Id(id) => {
+            if store.remove_follow(by, id).await? {
+                return Ok(());
+            }
+            if let Some((kind @ (InteractionKind::Like | InteractionKind::Announce), article)) =
+                store.interaction_by(id, by).await?
+            {
+                store.remove_interaction(by, kind, &article, Some(id), now).await?;
+            }
+        }
+        Undone::Activity(embedded) => {
+            // Only one's own activities can be undone.
+            if embedded.actor.as_ref().is_some_and(|a| a.id() != by) {
+                return Ok(());
+            }
+            let kind = match embedded.kind.as_str() {
+                "Follow" => {
+                    let stored = match &embedded.id {
+                        Some(id) => store.remove_follow(by, id).await?,
+                        None => false,
+                    };
+                    // The Follow was of the account, by the signer: undoing it
+                    // needs no stored id (some servers mint a new one).
+                    let of_us =
+                        embedded.object.as_ref().is_some_and(|o| o.id() == inbox.settings.account.actor.as_str());
+                    if !stored && of_us {
+                        store.remove_follower(by).await?;
+                    }
+                    return Ok(());
+                }
+                "Like" => InteractionKind::Like,
+                "Announce" => InteractionKind::Announce,
+                _ => return Ok(()),
+            };
+            let known = match &embedded.id {
+                Some(id) => store.interaction_by(id, by).await?.filter(|(k, _)| *k == kind),
+                None => None,
+            };
+            match known {
+                Some((_, article)) => {
+                    store.remove_interaction(by, kind, &article, embedded.id.as_deref(), now).await?;
+                }
+                None => {
+                    // Stored under another id: the same actor's interaction
+                    // of that kind with that Note.
+                    if let Some(article) = our_article(inbox, embedded.object.as_ref().map(Reference::id)) {
+                        store.remove_interaction(by, kind, &article, None, now).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Verifies the request with the actor's key: the cached one first, then a
@@ -160,39 +272,26 @@ async fn verified_actor(
     Ok(row)
 }
 
-async fn follow(inbox: &Inbox, actor: &RemoteActorRow, activity: &Value, now: DateTime<Utc>) -> Result<(), InboxError> {
+async fn follow(inbox: &Inbox, actor: &RemoteActorRow, follow: &Follow, now: DateTime<Utc>) -> Result<(), InboxError> {
     let account = &inbox.settings.account;
-    if id_of(&activity["object"]).as_deref() != Some(account.actor.as_str()) {
+    if follow.object.id() != account.actor.as_str() {
         return Ok(());
     }
-    let follow_id = id_of(&activity["id"]).ok_or_else(|| InboxError::BadRequest("a Follow needs an id".into()))?;
-    let mut object = activity.clone();
-    if let Some(map) = object.as_object_mut() {
-        map.remove("@context");
-        map.remove("signature");
-    }
     // One Accept per Follow id, so a repeated delivery of the same Follow is idempotent.
-    let hash = hex::encode(&Sha256::digest(follow_id.as_bytes())[..12]);
-    let accept = json!({
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": format!("{}#accepts/follows/{hash}", account.actor),
-        "type": "Accept",
-        "actor": account.actor,
-        "object": object,
-    });
+    let accept = Accept::of(account.actor.as_str(), follow.clone());
     let accept = Outgoing {
-        id: accept["id"].as_str().unwrap_or_default().to_owned(),
+        id: accept.envelope.id.clone(),
         kind: "Accept",
         article_id: None,
-        body: accept.to_string(),
+        body: serde_json::to_string(&accept).map_err(|e| InboxError::BadRequest(e.to_string()))?,
     };
-    inbox.store.add_follower(actor, &follow_id, &accept, now).await?;
+    inbox.store.add_follower(actor, &follow.id, &accept, now).await?;
     inbox.notify.notify_waiters();
     Ok(())
 }
 
-/// The article id behind one of our Note ids (or article URLs).
-fn our_article(inbox: &Inbox, object: Option<String>) -> Option<String> {
+/// The article id behind one of our Note ids.
+fn our_article(inbox: &Inbox, object: Option<&str>) -> Option<String> {
     let object = object?;
     let prefix = inbox.settings.channel.url("notes/");
     let key = object.strip_prefix(prefix.as_str())?;

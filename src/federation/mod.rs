@@ -1,10 +1,18 @@
-//! ActivityPub: the publication's one account. This part holds the wire
-//! documents of discovery (WebFinger, NodeInfo, host-meta), the actor and
-//! its keypair; Notes themselves are rendered by [`crate::render::note`].
+//! ActivityPub: the publication's one account.
 //!
-//! Everything here is a pure function of settings, articles and the stored
-//! key: no database, no clock, no network.
+//! - documents: discovery (WebFinger, NodeInfo, host-meta), the actor, and
+//!   the typed activities herald sends and reads ([`activities`]); Notes
+//!   themselves are rendered by [`crate::render::note`]. These are pure
+//!   functions of settings, articles and the stored key.
+//! - [`inbox`]: verifies signed activities ([`signature`]) and acts on them
+//!   through the store.
+//! - [`delivery`]: the engine that drains the durable queue to remote
+//!   inboxes over [`client`]; [`outbox`] and [`profile`] decide what is
+//!   queued for a publish or a change of the account.
 
+pub use crate::activitystreams::{context, ACTIVITY_JSON};
+
+pub mod activities;
 pub mod actor;
 pub mod client;
 pub mod delivery;
@@ -12,34 +20,8 @@ pub mod discovery;
 pub mod inbox;
 pub mod keys;
 pub mod outbox;
+pub mod profile;
 pub mod signature;
-
-/// The JSON-LD context of herald's actor and objects: ActivityStreams, the
-/// security vocabulary (`publicKey`) and the Mastodon extensions it uses,
-/// defined inline so that no peer has to fetch another context.
-pub fn context() -> serde_json::Value {
-    serde_json::json!([
-        "https://www.w3.org/ns/activitystreams",
-        "https://w3id.org/security/v1",
-        {
-            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
-            "sensitive": "as:sensitive",
-            "Hashtag": "as:Hashtag",
-            "alsoKnownAs": { "@id": "as:alsoKnownAs", "@type": "@id" },
-            "movedTo": { "@id": "as:movedTo", "@type": "@id" },
-            "toot": "http://joinmastodon.org/ns#",
-            "discoverable": "toot:discoverable",
-            "indexable": "toot:indexable",
-            "attributionDomains": { "@id": "toot:attributionDomains", "@type": "@id" },
-            "schema": "http://schema.org#",
-            "PropertyValue": "schema:PropertyValue",
-            "value": "schema:value"
-        }
-    ])
-}
-
-/// The media type of ActivityPub documents. Mastodon refuses plain `application/json`.
-pub const ACTIVITY_JSON: &str = "application/activity+json";
 
 /// Whether an `Accept` header asks for ActivityStreams JSON
 /// (`application/activity+json`, or `application/ld+json` with the AS profile).

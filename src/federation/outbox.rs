@@ -7,15 +7,17 @@ use crate::store::{Change, Outgoing};
 
 /// The activity announcing `change` of `article` (at `revision`) to followers.
 pub fn activity(channel: &Channel, account: &Account, change: Change, article: &Article, revision: i64) -> Outgoing {
-    let (kind, doc) = match change {
-        Change::Created => ("Create", note::create(channel, account, article)),
-        Change::Updated => ("Update", note::update(channel, account, article, revision)),
-        Change::Retracted => ("Delete", note::delete(channel, account, article, revision)),
-    };
-    Outgoing {
-        id: doc["id"].as_str().unwrap_or_default().to_owned(),
-        kind,
-        article_id: Some(article.id.to_string()),
-        body: doc.to_string(),
+    fn outgoing<T: serde::Serialize>(article: &Article, activity: note::NoteActivity<T>) -> Outgoing {
+        Outgoing {
+            body: serde_json::to_string(&activity).expect("serializing a Note activity to memory cannot fail"),
+            id: activity.id,
+            kind: activity.kind,
+            article_id: Some(article.id.to_string()),
+        }
+    }
+    match change {
+        Change::Created => outgoing(article, note::create(channel, account, article)),
+        Change::Updated => outgoing(article, note::update(channel, account, article, revision)),
+        Change::Retracted => outgoing(article, note::delete(channel, account, article, revision)),
     }
 }

@@ -1,6 +1,13 @@
 //! HTTP Signatures as Mastodon uses them: the cavage draft
 //! (<https://datatracker.ietf.org/doc/html/draft-cavage-http-signatures-12>)
-//! with `rsa-sha256`, and a `Digest: SHA-256=…` header on bodies.
+//! with `rsa-sha256` (or `hs2019` with an RSA key), and a
+//! `Digest: SHA-256=…` header on bodies.
+//!
+//! The replay window is Mastodon's (`SignedRequest#matches_time_window?`):
+//! a signature is created at `(created)` or `Date`, which may be at most
+//! an hour in the future; it expires at `(expires)` when given, else five
+//! minutes after its creation, and never later than twelve hours after it;
+//! one hour of clock skew is allowed past the expiry.
 //!
 //! Written here on aws-lc-rs rather than taken from `activitypub_federation`,
 //! whose signer uses the `rsa` crate: delivery signs once per inbox, and
@@ -16,10 +23,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-/// How far in the past a signed `Date` may be (Mastodon allows 12 hours).
-pub const MAX_AGE: TimeDelta = TimeDelta::hours(12);
-/// How far in the future a signed `Date` may be (clock skew).
-pub const MAX_SKEW: TimeDelta = TimeDelta::hours(1);
+/// A signature without `(expires)` expires this long after its creation.
+pub const DEFAULT_VALIDITY: TimeDelta = TimeDelta::minutes(5);
+/// `(expires)` is capped at this long after the creation.
+pub const MAX_VALIDITY: TimeDelta = TimeDelta::hours(12);
+/// Clock skew allowed: creation this far in the future, expiry this far in the past.
+pub const CLOCK_SKEW: TimeDelta = TimeDelta::hours(1);
 
 /// Why a request's signature was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -36,9 +45,12 @@ pub enum SignatureError {
     /// A signed header is absent from the request.
     #[error("signed header `{0}` is missing from the request")]
     MissingHeader(String),
-    /// `Date` is unreadable or outside the window.
-    #[error("Date {0:?} is not within 12 hours of now")]
+    /// `Date` or `(created)`/`(expires)` is unreadable or outside the window.
+    #[error("{0}")]
     Date(String),
+    /// The `algorithm` parameter names something other than RSA with SHA-256.
+    #[error("algorithm {0:?} is not supported (rsa-sha256, or hs2019 with an RSA key)")]
+    Algorithm(String),
     /// `Digest` does not match the body.
     #[error("Digest does not match the body")]
     Digest,
@@ -59,11 +71,23 @@ pub struct SignatureParams {
     pub headers: Vec<String>,
     /// The raw signature.
     pub signature: Vec<u8>,
+    /// The `algorithm` parameter, when given.
+    pub algorithm: Option<String>,
+    /// The `created` parameter (Unix seconds), when given.
+    pub created: Option<i64>,
+    /// The `expires` parameter (Unix seconds), when given.
+    pub expires: Option<i64>,
 }
 
 /// Parses `keyId="…",algorithm="…",headers="…",signature="…"`.
 pub fn parse(header: &str) -> Result<SignatureParams, SignatureError> {
     let (mut key_id, mut headers, mut signature) = (None, None, None);
+    let (mut algorithm, mut created, mut expires) = (None, None, None);
+    let seconds = |name: &str, value: &str| {
+        // The draft allows a fractional part; whole seconds are what counts.
+        let whole = value.split('.').next().unwrap_or_default();
+        whole.parse::<i64>().map_err(|_| SignatureError::Malformed(format!("{name}={value:?} is not a Unix time")))
+    };
     for part in split_params(header) {
         let Some((name, value)) = part.split_once('=') else { continue };
         let value = value.trim().trim_matches('"').to_owned();
@@ -73,6 +97,9 @@ pub fn parse(header: &str) -> Result<SignatureParams, SignatureError> {
             "signature" => {
                 signature = Some(STANDARD.decode(value).map_err(|e| SignatureError::Malformed(e.to_string()))?)
             }
+            "algorithm" => algorithm = Some(value),
+            "created" => created = Some(seconds("created", &value)?),
+            "expires" => expires = Some(seconds("expires", &value)?),
             _ => {}
         }
     }
@@ -81,6 +108,9 @@ pub fn parse(header: &str) -> Result<SignatureParams, SignatureError> {
         // The draft's default is `date` alone.
         headers: headers.unwrap_or_else(|| vec!["date".to_owned()]),
         signature: signature.ok_or_else(|| SignatureError::Malformed("no signature".into()))?,
+        algorithm,
+        created,
+        expires,
     })
 }
 
@@ -102,9 +132,10 @@ fn split_params(header: &str) -> Vec<&str> {
     parts
 }
 
-/// Verifies a request to this server: the `Signature` covers
-/// `(request-target)`, `host` and `date` (and `digest` when there is a body),
-/// `Date` is recent, `Digest` matches `body`, and the signature verifies with
+/// Verifies a request to this server: the algorithm is RSA with SHA-256, the
+/// `Signature` covers `(request-target)`, `host` and `date` or `(created)`
+/// (and `digest` when there is a body), the signature is inside its time
+/// window, `Digest` matches `body`, and the signature verifies with
 /// `public_pem`. Returns the parameters so the caller can check `keyId`.
 pub fn verify(
     method: &str,
@@ -115,7 +146,12 @@ pub fn verify(
     now: DateTime<Utc>,
 ) -> Result<SignatureParams, SignatureError> {
     let params = signature_params(headers)?;
-    let mut required = vec!["(request-target)", "host", "date"];
+    if let Some(algorithm) = &params.algorithm {
+        if !matches!(algorithm.to_ascii_lowercase().as_str(), "rsa-sha256" | "hs2019") {
+            return Err(SignatureError::Algorithm(algorithm.clone()));
+        }
+    }
+    let mut required = vec!["(request-target)", "host"];
     if body.is_some() {
         required.push("digest");
     }
@@ -124,7 +160,7 @@ pub fn verify(
             return Err(SignatureError::Uncovered(name));
         }
     }
-    check_date(headers, now)?;
+    check_window(&params, headers, now)?;
     if let Some(body) = body {
         let expected = digest(body);
         let matches =
@@ -136,9 +172,13 @@ pub fn verify(
             return Err(SignatureError::Digest);
         }
     }
-    let signed = signing_string(&params.headers, method, path_and_query, |name| {
-        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-        (!values.is_empty()).then(|| values.join(", "))
+    let signed = signing_string(&params.headers, method, path_and_query, |name| match name {
+        "(created)" => params.created.map(|t| t.to_string()),
+        "(expires)" => params.expires.map(|t| t.to_string()),
+        _ => {
+            let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        }
     })?;
     let der = pem_body(public_pem).ok_or(SignatureError::Key)?;
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der)
@@ -153,11 +193,38 @@ pub fn signature_params(headers: &HeaderMap) -> Result<SignatureParams, Signatur
     parse(header.to_str().map_err(|_| SignatureError::Malformed("not ASCII".into()))?)
 }
 
-fn check_date(headers: &HeaderMap, now: DateTime<Utc>) -> Result<(), SignatureError> {
-    let raw = headers.get("date").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let date: DateTime<Utc> = httpdate::parse_http_date(raw).map_err(|_| SignatureError::Date(raw.to_owned()))?.into();
-    if date < now - MAX_AGE || date > now + MAX_SKEW {
-        return Err(SignatureError::Date(raw.to_owned()));
+/// Mastodon's `matches_time_window?`, see the module documentation.
+fn check_window(params: &SignatureParams, headers: &HeaderMap, now: DateTime<Utc>) -> Result<(), SignatureError> {
+    let covers = |name: &str| params.headers.iter().any(|h| h == name);
+    let at = |seconds: i64, name: &str| {
+        DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| SignatureError::Date(format!("{name} {seconds} is out of range")))
+    };
+    let created = if covers("(created)") {
+        let seconds =
+            params.created.ok_or_else(|| SignatureError::Malformed("(created) is signed but has no value".into()))?;
+        at(seconds, "(created)")?
+    } else if covers("date") {
+        let raw = headers.get("date").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        httpdate::parse_http_date(raw)
+            .map_err(|_| SignatureError::Date(format!("Date {raw:?} is not an HTTP date")))?
+            .into()
+    } else {
+        return Err(SignatureError::Uncovered("date"));
+    };
+    let expires = if covers("(expires)") {
+        let seconds =
+            params.expires.ok_or_else(|| SignatureError::Malformed("(expires) is signed but has no value".into()))?;
+        at(seconds, "(expires)")?
+    } else {
+        created + DEFAULT_VALIDITY
+    };
+    let expires = expires.min(created + MAX_VALIDITY);
+    if created > now + CLOCK_SKEW {
+        return Err(SignatureError::Date(format!("the signature was created in the future ({created})")));
+    }
+    if now > expires + CLOCK_SKEW {
+        return Err(SignatureError::Date(format!("the signature expired at {expires} (created {created}); a replay?")));
     }
     Ok(())
 }
@@ -193,8 +260,21 @@ pub fn host_header(url: &Url) -> String {
     }
 }
 
+/// Why an outgoing request could not be signed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignError {
+    /// The URL has no host to sign.
+    #[error("{0} has no host")]
+    NoHost(String),
+    /// The key refused to sign (an unusable key).
+    #[error("the account's key could not sign the request")]
+    Key,
+}
+
 /// The headers to add to an outgoing request, signed with `key`:
 /// `Host`, `Date`, (for a body) `Digest` and `Content-Type`, and `Signature`.
+/// An error means the request must not be sent: nothing ever leaves with an
+/// empty or default signature.
 pub fn sign(
     key: &KeyPair,
     key_id: &str,
@@ -202,11 +282,28 @@ pub fn sign(
     url: &Url,
     body: Option<&[u8]>,
     now: DateTime<Utc>,
-) -> Vec<(&'static str, String)> {
+) -> Result<Vec<(&'static str, String)>, SignError> {
+    let digest = body.map(digest);
+    sign_with_digest(key, key_id, method, url, digest.as_deref(), now)
+}
+
+/// [`sign`] for a body whose `Digest` header value is already known (one
+/// activity to many inboxes hashes its body once).
+pub fn sign_with_digest(
+    key: &KeyPair,
+    key_id: &str,
+    method: &str,
+    url: &Url,
+    digest: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, String)>, SignError> {
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(SignError::NoHost(url.to_string()));
+    }
     let mut headers: Vec<(&'static str, String)> =
         vec![("host", host_header(url)), ("date", httpdate::fmt_http_date(now.into()))];
-    if let Some(body) = body {
-        headers.push(("digest", digest(body)));
+    if let Some(digest) = digest {
+        headers.push(("digest", digest.to_owned()));
         headers.push(("content-type", super::ACTIVITY_JSON.to_owned()));
     }
     let mut target = url.path().to_owned();
@@ -219,10 +316,9 @@ pub fn sign(
     let signed = signing_string(&names, method, &target, |name| {
         headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
     })
-    .unwrap_or_default();
+    .map_err(|_| SignError::Key)?;
     let mut signature = vec![0; key.public_modulus_len()];
-    // Signing with a valid key into a buffer of the modulus size cannot fail.
-    let _ = key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signed.as_bytes(), &mut signature);
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signed.as_bytes(), &mut signature).map_err(|_| SignError::Key)?;
     headers.push((
         "signature",
         format!(
@@ -231,7 +327,7 @@ pub fn sign(
             STANDARD.encode(&signature)
         ),
     ));
-    headers
+    Ok(headers)
 }
 
 fn pem_body(pem: &str) -> Option<Vec<u8>> {
@@ -246,7 +342,7 @@ mod tests {
 
     fn request(key: &KeyPair, url: &Url, body: &[u8], now: DateTime<Utc>) -> HeaderMap {
         let mut map = HeaderMap::new();
-        for (name, value) in sign(key, "https://a.example/users/a#main-key", "POST", url, Some(body), now) {
+        for (name, value) in sign(key, "https://a.example/users/a#main-key", "POST", url, Some(body), now).unwrap() {
             map.insert(name, value.parse().unwrap());
         }
         map
@@ -277,7 +373,7 @@ mod tests {
             verify("POST", "/inbox", &headers, Some(body), &other.public_pem, now),
             Err(SignatureError::Invalid)
         );
-        let late = now + TimeDelta::hours(13);
+        let late = now + TimeDelta::minutes(66);
         assert!(matches!(
             verify("POST", "/inbox", &headers, Some(body), &stored.public_pem, late),
             Err(SignatureError::Date(_))
@@ -286,6 +382,86 @@ mod tests {
             verify("POST", "/inbox", &HeaderMap::new(), Some(body), &stored.public_pem, now),
             Err(SignatureError::Missing)
         );
+    }
+
+    #[test]
+    fn the_replay_window_is_mastodons() {
+        let stored = keys::generate().unwrap();
+        let key = keys::signing_key(&stored).unwrap();
+        let url = Url::parse("http://127.0.0.1:8080/inbox").unwrap();
+        let body = br#"{"type":"Follow"}"#;
+        let now = Utc::now();
+        let check = |signed_at: DateTime<Utc>| {
+            let headers = request(&key, &url, body, signed_at);
+            verify("POST", "/inbox", &headers, Some(body), &stored.public_pem, now)
+        };
+        // 5 minutes of validity plus 1 hour of skew margin.
+        assert!(check(now - TimeDelta::minutes(64)).is_ok());
+        assert!(matches!(check(now - TimeDelta::minutes(66)), Err(SignatureError::Date(_))));
+        assert!(matches!(check(now - TimeDelta::hours(2)), Err(SignatureError::Date(_))));
+        // At most an hour in the future.
+        assert!(check(now + TimeDelta::minutes(59)).is_ok());
+        assert!(matches!(check(now + TimeDelta::minutes(61)), Err(SignatureError::Date(_))));
+    }
+
+    /// Signs with `(created)` and `(expires)` as hs2019, as newer servers do.
+    fn created_expires(key: &KeyPair, created: i64, expires: i64, algorithm: &str) -> HeaderMap {
+        let body = br#"{"type":"Follow"}"#;
+        let digest = digest(body);
+        let signed = format!(
+            "(request-target): post /inbox\nhost: 127.0.0.1:8080\n(created): {created}\n(expires): {expires}\ndigest: {digest}"
+        );
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signed.as_bytes(), &mut signature).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+        headers.insert("digest", digest.parse().unwrap());
+        headers.insert(
+            "signature",
+            format!(
+                "keyId=\"k\",algorithm=\"{algorithm}\",created={created},expires={expires},\
+                 headers=\"(request-target) host (created) (expires) digest\",signature=\"{}\"",
+                STANDARD.encode(&signature)
+            )
+            .parse()
+            .unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn expires_is_honoured_and_capped_at_twelve_hours() {
+        let stored = keys::generate().unwrap();
+        let key = keys::signing_key(&stored).unwrap();
+        let body = br#"{"type":"Follow"}"#;
+        let now = Utc::now();
+        let t = |d: TimeDelta| (now + d).timestamp();
+        let check = |created, expires, algorithm| {
+            let headers = created_expires(&key, created, expires, algorithm);
+            verify("POST", "/inbox", &headers, Some(body), &stored.public_pem, now)
+        };
+        assert!(check(t(-TimeDelta::hours(2)), t(TimeDelta::hours(1)), "hs2019").is_ok());
+        assert!(matches!(
+            check(t(-TimeDelta::minutes(810)), t(TimeDelta::hours(1)), "hs2019"),
+            Err(SignatureError::Date(_))
+        ));
+        assert!(matches!(
+            check(t(-TimeDelta::hours(3)), t(-TimeDelta::minutes(61)), "hs2019"),
+            Err(SignatureError::Date(_))
+        ));
+        assert!(check(t(TimeDelta::zero()), t(TimeDelta::minutes(5)), "rsa-sha256").is_ok());
+        assert_eq!(
+            check(t(TimeDelta::zero()), t(TimeDelta::minutes(5)), "hmac-sha256"),
+            Err(SignatureError::Algorithm("hmac-sha256".into()))
+        );
+    }
+
+    #[test]
+    fn a_url_without_a_host_is_not_signed() {
+        let stored = keys::generate().unwrap();
+        let key = keys::signing_key(&stored).unwrap();
+        let url = Url::parse("data:text/plain,x").unwrap();
+        assert!(sign(&key, "k", "POST", &url, Some(b"{}"), Utc::now()).is_err());
     }
 
     #[test]

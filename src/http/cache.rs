@@ -4,9 +4,12 @@
 //! A request for an unchanged feed neither queries the database nor
 //! renders: the main feeds and the front page are built with the snapshot;
 //! tag feeds and article pages are built on first request and kept until the
-//! next revision.
+//! next revision. Documents that change without a publish (the followers
+//! collection, a Note's counts) are dropped one by one when the store
+//! records an invalidation, in every process within a poll interval.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -20,7 +23,7 @@ use crate::error::StoreError;
 use crate::federation::{self, discovery, ACTIVITY_JSON};
 use crate::render::note;
 use crate::render::{self, Format, Scope};
-use crate::store::{SiteState, Store};
+use crate::store::{Invalidation, SiteState, Store};
 
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -37,6 +40,9 @@ pub enum Key {
     ArticleNote(Slug),
     /// `/notes/{key}`
     Note(ArticleId),
+    /// `/notes/{key}/likes`, `/shares`, `/replies`: the name is one of
+    /// [`note::COLLECTIONS`].
+    NoteCollection(ArticleId, &'static str),
     /// `/users/{account}` as ActivityStreams.
     Actor,
     /// `/users/{account}` as HTML.
@@ -60,13 +66,23 @@ pub struct Snapshot {
     front: Arc<Representation>,
     not_found: Arc<Representation>,
     license: Arc<Representation>,
-    lazy: Mutex<HashMap<Key, Arc<Representation>>>,
+    lazy: Mutex<Lazy>,
+}
+
+/// Documents built on demand, and which article each article-page Note is.
+#[derive(Default)]
+struct Lazy {
+    built: HashMap<Key, Arc<Representation>>,
+    /// Article id → slug of the `ArticleNote` built for it.
+    note_slugs: HashMap<ArticleId, Slug>,
 }
 
 /// The current snapshot, swapped atomically when the store changes.
 pub struct SiteCache {
     current: ArcSwap<Snapshot>,
     rebuild: tokio::sync::Mutex<()>,
+    /// The last invalidation applied (see [`SiteCache::refresh`]).
+    invalidated: AtomicI64,
     store: Store,
     settings: Arc<Settings>,
 }
@@ -74,9 +90,16 @@ pub struct SiteCache {
 impl SiteCache {
     /// Builds the first snapshot.
     pub async fn build(store: Store, settings: Arc<Settings>) -> Result<Self, StoreError> {
+        let invalidated = AtomicI64::new(store.last_invalidation().await?);
         let state = store.site_state().await?;
         let snapshot = build_snapshot(&store, &settings, state).await?;
-        Ok(Self { current: ArcSwap::from_pointee(snapshot), rebuild: tokio::sync::Mutex::new(()), store, settings })
+        Ok(Self {
+            current: ArcSwap::from_pointee(snapshot),
+            rebuild: tokio::sync::Mutex::new(()),
+            invalidated,
+            store,
+            settings,
+        })
     }
 
     /// The current snapshot.
@@ -84,11 +107,19 @@ impl SiteCache {
         self.current.load_full()
     }
 
-    /// Rebuilds when the store's revision differs from the snapshot's; one
-    /// query when nothing changed. Returns whether it rebuilt.
+    /// Rebuilds when the store's revision differs from the snapshot's, and
+    /// drops exactly the documents invalidated since the last call (a
+    /// follower came or went, a Note was liked): two tiny queries when
+    /// nothing changed. Returns whether it rebuilt.
     #[tracing::instrument(skip(self), err)]
     pub async fn refresh(&self) -> Result<bool, StoreError> {
         let _one_at_a_time = self.rebuild.lock().await;
+        let seen = self.invalidated.load(Ordering::Acquire);
+        let invalidations = self.store.invalidations_since(seen).await?;
+        if let Some((last, _)) = invalidations.last() {
+            self.evict(invalidations.iter().map(|(_, i)| i));
+            self.invalidated.store(*last, Ordering::Release);
+        }
         let state = self.store.site_state().await?;
         if state.revision == self.current.load().revision {
             return Ok(false);
@@ -97,6 +128,28 @@ impl SiteCache {
         tracing::info!(revision = state.revision, "site rebuilt");
         self.current.store(Arc::new(snapshot));
         Ok(true)
+    }
+
+    fn evict<'a>(&self, invalidations: impl Iterator<Item = &'a Invalidation>) {
+        let snapshot = self.current.load();
+        let mut lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
+        for invalidation in invalidations {
+            match invalidation {
+                Invalidation::Followers => {
+                    lazy.built.remove(&Key::Followers);
+                }
+                Invalidation::Note(raw) => {
+                    let Ok(id) = ArticleId::parse(raw) else { continue };
+                    for name in note::COLLECTIONS {
+                        lazy.built.remove(&Key::NoteCollection(id.clone(), name));
+                    }
+                    if let Some(slug) = lazy.note_slugs.remove(&id) {
+                        lazy.built.remove(&Key::ArticleNote(slug));
+                    }
+                    lazy.built.remove(&Key::Note(id));
+                }
+            }
+        }
     }
 
     /// A main feed.
@@ -126,14 +179,23 @@ impl SiteCache {
     /// kept, so probing random URLs cannot fill memory.
     pub async fn lazy(&self, key: Key) -> Result<Option<Arc<Representation>>, StoreError> {
         let snapshot = self.current.load_full();
-        if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).built.get(&key) {
             return Ok(Some(hit.clone()));
         }
+        // An invalidation read while this builds would be lost: remember
+        // where we were and do not keep the document if it moved.
+        let seen = self.invalidated.load(Ordering::Acquire);
         let built = build_lazy(&self.store, &self.settings, &snapshot, &key).await?;
-        if let Some(rep) = &built {
-            snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).insert(key, rep.clone());
+        if let Some((rep, article)) = &built {
+            let mut lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
+            if self.invalidated.load(Ordering::Acquire) == seen {
+                if let (Key::ArticleNote(slug), Some(id)) = (&key, article) {
+                    lazy.note_slugs.insert(id.clone(), slug.clone());
+                }
+                lazy.built.insert(key, rep.clone());
+            }
         }
-        Ok(built)
+        Ok(built.map(|(rep, _)| rep))
     }
 }
 
@@ -162,7 +224,7 @@ async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteStat
             front: rep(StatusCode::OK, HTML, render::html::index(channel, &Scope::All, &articles)),
             not_found: rep(StatusCode::NOT_FOUND, HTML, render::html::not_found(channel)),
             license: rep(StatusCode::OK, HTML, render::html::license(channel)),
-            lazy: Mutex::new(HashMap::new()),
+            lazy: Mutex::new(Lazy::default()),
         }
     };
     // Rendering and compressing a thousand items is CPU work: keep it off the reactor.
@@ -171,31 +233,41 @@ async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteStat
         .map_err(|e| StoreError::Corrupt { id: "snapshot".into(), message: e.to_string() })
 }
 
-fn json(doc: &serde_json::Value) -> Vec<u8> {
+fn json(doc: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(doc).expect("serializing a JSON value to memory cannot fail")
 }
 
-/// A Note (200) or, once its article is retracted, its Tombstone (410 Gone).
-fn note_or_tombstone(settings: &Settings, snapshot: &Snapshot, article: &Article, negotiated: bool) -> Representation {
+/// A Note with its counts (200) or, once its article is retracted, its
+/// Tombstone (410 Gone).
+async fn note_or_tombstone(
+    store: &Store,
+    settings: &Settings,
+    snapshot: &Snapshot,
+    article: &Article,
+    negotiated: bool,
+) -> Result<Representation, StoreError> {
     let (status, doc) = if article.is_published() {
-        (StatusCode::OK, note::note(&settings.channel, &settings.account, article))
+        let counts = counts(store, &article.id).await?;
+        (StatusCode::OK, json(&note::note_with_counts(&settings.channel, &settings.account, article, &counts)))
     } else {
-        (StatusCode::GONE, note::tombstone(&settings.channel, article))
+        (StatusCode::GONE, json(&note::tombstone(&settings.channel, article)))
     };
-    let rep = Representation::new(status, ACTIVITY_JSON, json(&doc), snapshot.changed_at, settings.feeds.max_age);
-    if negotiated {
-        rep.negotiated()
-    } else {
-        rep
-    }
+    let rep = Representation::new(status, ACTIVITY_JSON, doc, snapshot.changed_at, settings.feeds.max_age);
+    Ok(if negotiated { rep.negotiated() } else { rep })
 }
 
+async fn counts(store: &Store, id: &ArticleId) -> Result<note::Counts, StoreError> {
+    let totals = store.interaction_totals(id.as_str()).await?;
+    Ok(note::Counts { likes: totals.likes, shares: totals.shares, replies: totals.replies })
+}
+
+/// Builds a lazy document; for an article's Note, also the article's id.
 async fn build_lazy(
     store: &Store,
     settings: &Settings,
     snapshot: &Snapshot,
     key: &Key,
-) -> Result<Option<Arc<Representation>>, StoreError> {
+) -> Result<Option<(Arc<Representation>, Option<ArticleId>)>, StoreError> {
     let channel = &settings.channel;
     let account = &settings.account;
     let rep = |status, content_type, body| {
@@ -229,11 +301,22 @@ async fn build_lazy(
             Some(_) => rep(StatusCode::GONE, HTML, render::html::gone(channel)).map(negotiated),
         },
         Key::ArticleNote(slug) => {
-            store.article_by_slug(slug).await?.map(|article| note_or_tombstone(settings, snapshot, &article, true))
+            let Some(article) = store.article_by_slug(slug).await? else { return Ok(None) };
+            let rep = note_or_tombstone(store, settings, snapshot, &article, true).await?;
+            return Ok(Some((Arc::new(rep), Some(article.id))));
         }
-        Key::Note(id) => {
-            store.article_by_id(id).await?.map(|article| note_or_tombstone(settings, snapshot, &article, false))
-        }
+        Key::Note(id) => match store.article_by_id(id).await? {
+            Some(article) => Some(note_or_tombstone(store, settings, snapshot, &article, false).await?),
+            None => None,
+        },
+        Key::NoteCollection(id, name) => match store.article_by_id(id).await? {
+            Some(article) if article.is_published() => {
+                let total = counts(store, id).await?.get(name).unwrap_or(0);
+                let doc = note::interactions(&note::note_id(channel, id), name, total, true);
+                rep(StatusCode::OK, ACTIVITY_JSON, json(&doc))
+            }
+            _ => None,
+        },
         Key::Actor => {
             let Some((key, created)) = store.actor_key().await? else { return Ok(None) };
             let doc = federation::actor::actor(channel, account, &key.public_pem, created);
@@ -263,5 +346,5 @@ async fn build_lazy(
             rep(StatusCode::OK, discovery::NODEINFO, json(&discovery::nodeinfo(channel, total)))
         }
     };
-    Ok(built.map(Arc::new))
+    Ok(built.map(|rep| (Arc::new(rep), None)))
 }

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/articles/{slug}", get(article))
         .route("/notes/{key}", get(note))
+        .route("/notes/{key}/{collection}", get(note_collection))
         .route("/users/{account}", get(actor))
         .route("/users/{account}/outbox", get(outbox))
         .route("/users/{account}/followers", get(followers))
@@ -124,6 +125,18 @@ async fn article(
 async fn note(State(app): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
     let Some(id) = note::article_id_of(&key) else { return Ok(app.cache.not_found().respond(&headers)) };
     lazy(&app, Key::Note(id), &headers).await
+}
+
+/// `/notes/{key}/likes` (`shares`, `replies`): the size of a Note's collection.
+async fn note_collection(
+    State(app): State<AppState>,
+    Path((key, collection)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = note::article_id_of(&key);
+    let name = note::COLLECTIONS.into_iter().find(|c| *c == collection);
+    let (Some(id), Some(name)) = (id, name) else { return Ok(app.cache.not_found().respond(&headers)) };
+    lazy(&app, Key::NoteCollection(id, name), &headers).await
 }
 
 /// `/users/{account}`: the actor for ActivityPub clients, a profile page for browsers.

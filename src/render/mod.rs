@@ -6,6 +6,7 @@
 //! are skipped here too so that no caller can leak one into a feed.
 
 pub mod atom;
+mod escape;
 pub mod html;
 pub mod json;
 pub mod note;
@@ -14,9 +15,9 @@ pub mod rss;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+pub use self::escape::escape;
 use crate::article::{Article, Tag};
 use crate::config::Channel;
-use crate::content::markdown::escape;
 
 /// Which articles a feed holds: all of them, or those with one tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,17 +5,18 @@
 //! it survives a slug change. There is deliberately no `summary`: Mastodon
 //! shows a Note's `summary` as a content warning.
 
+use std::collections::BTreeMap;
+
 use chrono::SecondsFormat;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Serialize;
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::activitystreams::{context, PUBLIC};
 use crate::article::{Article, ArticleId};
 use crate::config::{Account, Channel};
-use crate::content::markdown::escape;
-use crate::federation::context;
-
-const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+use crate::render::escape;
 
 /// The path segment of an article's Note: the UUID for `urn:uuid:` ids, the
 /// percent-encoded id otherwise.
@@ -39,109 +40,275 @@ pub fn note_id(channel: &Channel, id: &ArticleId) -> Url {
     channel.url(&format!("notes/{}", note_key(id)))
 }
 
-/// The Note of a published article.
-pub fn note(channel: &Channel, account: &Account, article: &Article) -> Value {
-    let content = content(channel, account, article);
-    let mut note = json!({
-        "@context": context(),
-        "id": note_id(channel, &article.id),
-        "type": "Note",
-        "attributedTo": account.actor,
-        "to": [PUBLIC],
-        "cc": [account.followers],
-        "published": time(article.published),
-        "url": article.url,
-        "content": content,
-        "contentMap": { article.language.as_str(): content },
-        "sensitive": false,
-        "tag": article.tags.iter().map(|tag| json!({
-            "type": "Hashtag",
-            "href": channel.url(&format!("tags/{tag}")),
-            "name": format!("#{tag}"),
-        })).collect::<Vec<_>>(),
-        "attachment": article.image.iter().map(|image| {
-            let mut attachment = json!({
-                "type": "Image",
-                "mediaType": image.media_type,
-                "url": image.url,
-                "name": image.alt,
-            });
-            if let (Some(width), Some(height)) = (image.width, image.height) {
-                attachment["width"] = json!(width);
-                attachment["height"] = json!(height);
-            }
-            attachment
-        }).collect::<Vec<_>>(),
-    });
-    if article.updated != article.published {
-        note["updated"] = json!(time(article.updated));
+/// What remote servers did with a Note: shown as the `totalItems` of its
+/// `likes`, `shares` and `replies` collections (Mastodon shows those
+/// counts on remote posts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Likes.
+    pub likes: i64,
+    /// Announces (boosts).
+    pub shares: i64,
+    /// Replies.
+    pub replies: i64,
+}
+
+/// The collections a Note carries, by their path segment.
+pub const COLLECTIONS: [&str; 3] = ["likes", "shares", "replies"];
+
+impl Counts {
+    /// The count of collection `name` (one of [`COLLECTIONS`]).
+    pub fn get(&self, name: &str) -> Option<i64> {
+        match name {
+            "likes" => Some(self.likes),
+            "shares" => Some(self.shares),
+            "replies" => Some(self.replies),
+            _ => None,
+        }
     }
+}
+
+/// An ActivityStreams `Note`: an article as the fediverse sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    /// The JSON-LD context, only when served on its own.
+    #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// `{base}notes/{key}`.
+    pub id: Url,
+    /// `Note`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The account.
+    pub attributed_to: Url,
+    /// Public.
+    pub to: [&'static str; 1],
+    /// The followers collection.
+    pub cc: [Url; 1],
+    /// RFC 3339.
+    pub published: String,
+    /// RFC 3339, only once edited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    /// The article's page.
+    pub url: Url,
+    /// The HTML of the note template.
+    pub content: String,
+    /// The same, by language.
+    pub content_map: BTreeMap<String, String>,
+    /// Never a content warning.
+    pub sensitive: bool,
+    /// Hashtags.
+    pub tag: Vec<Hashtag>,
+    /// The lead image.
+    pub attachment: Vec<ImageAttachment>,
+    /// Likes received (served Notes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<Value>,
+    /// Boosts received (served Notes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<Value>,
+    /// Replies received (served Notes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<Value>,
+}
+
+/// A `Hashtag` of a Note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hashtag {
+    /// `Hashtag`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The tag's page.
+    pub href: Url,
+    /// `#tag`.
+    pub name: String,
+}
+
+/// The `Image` attachment of a Note, with its alt text as `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageAttachment {
+    /// `Image`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `image/…`.
+    pub media_type: String,
+    /// Where it is.
+    pub url: Url,
+    /// Alt text.
+    pub name: String,
+    /// Pixels, when known with the height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixels, when known with the width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+/// What a retracted article's Note becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tombstone {
+    /// The JSON-LD context, only when served on its own.
+    #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// The Note's id.
+    pub id: Url,
+    /// `Tombstone`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `Note`.
+    pub former_type: &'static str,
+    /// RFC 3339.
+    pub published: String,
+    /// RFC 3339.
+    pub updated: String,
+}
+
+/// A `Create`, `Update` or `Delete` of an article's Note, sent to followers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoteActivity<T> {
+    /// The JSON-LD context, left out inside the outbox.
+    #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// Unique per activity.
+    pub id: String,
+    /// `Create`, `Update` or `Delete`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The account.
+    pub actor: Url,
+    /// RFC 3339 (not on a Delete).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// Public.
+    pub to: [&'static str; 1],
+    /// The followers collection.
+    pub cc: [Url; 1],
+    /// The Note, or its Tombstone.
+    pub object: T,
+}
+
+/// The Note of a published article, with its interaction collections.
+pub fn note_with_counts(channel: &Channel, account: &Account, article: &Article, counts: &Counts) -> Note {
+    let mut note = note(channel, account, article);
+    note.context = Some(context());
+    let collection = |name| Some(interactions(&note.id, name, counts.get(name).unwrap_or(0), false));
+    (note.likes, note.shares, note.replies) = (collection("likes"), collection("shares"), collection("replies"));
     note
 }
 
+/// The `likes`, `shares` or `replies` collection of Note `note_id`: its size
+/// only (`standalone` adds the `@context`, for serving it on its own).
+pub fn interactions(note_id: &Url, name: &str, total: i64, standalone: bool) -> Value {
+    let mut doc = json!({
+        "id": format!("{note_id}/{name}"),
+        "type": "Collection",
+        "totalItems": total,
+    });
+    if standalone {
+        doc["@context"] = context();
+    }
+    doc
+}
+
+/// The Note of a published article, as sent in activities and listed in
+/// the outbox (without `@context` and without counts, which change after
+/// it is sent).
+pub fn note(channel: &Channel, account: &Account, article: &Article) -> Note {
+    let content = content(channel, account, article);
+    Note {
+        context: None,
+        id: note_id(channel, &article.id),
+        kind: "Note",
+        attributed_to: account.actor.clone(),
+        to: [PUBLIC],
+        cc: [account.followers.clone()],
+        published: time(article.published),
+        updated: (article.updated != article.published).then(|| time(article.updated)),
+        url: article.url.clone(),
+        content_map: BTreeMap::from([(article.language.as_str().to_owned(), content.clone())]),
+        content,
+        sensitive: false,
+        tag: article
+            .tags
+            .iter()
+            .map(|tag| Hashtag { kind: "Hashtag", href: channel.url(&format!("tags/{tag}")), name: format!("#{tag}") })
+            .collect(),
+        attachment: article
+            .image
+            .iter()
+            .map(|image| {
+                let (width, height) = match (image.width, image.height) {
+                    (Some(w), Some(h)) => (Some(w), Some(h)),
+                    _ => (None, None),
+                };
+                ImageAttachment {
+                    kind: "Image",
+                    media_type: image.media_type.clone(),
+                    url: image.url.clone(),
+                    name: image.alt.clone(),
+                    width,
+                    height,
+                }
+            })
+            .collect(),
+        likes: None,
+        shares: None,
+        replies: None,
+    }
+}
+
 /// What a retracted article's Note becomes (answered with 410 Gone).
-pub fn tombstone(channel: &Channel, article: &Article) -> Value {
-    json!({
-        "@context": context(),
-        "id": note_id(channel, &article.id),
-        "type": "Tombstone",
-        "formerType": "Note",
-        "published": time(article.published),
-        "updated": time(article.updated),
-    })
+pub fn tombstone(channel: &Channel, article: &Article) -> Tombstone {
+    Tombstone {
+        context: Some(context()),
+        id: note_id(channel, &article.id),
+        kind: "Tombstone",
+        former_type: "Note",
+        published: time(article.published),
+        updated: time(article.updated),
+    }
+}
+
+fn activity<T>(
+    account: &Account,
+    kind: &'static str,
+    id: String,
+    published: Option<String>,
+    object: T,
+) -> NoteActivity<T> {
+    NoteActivity {
+        context: Some(context()),
+        id,
+        kind,
+        actor: account.actor.clone(),
+        published,
+        to: [PUBLIC],
+        cc: [account.followers.clone()],
+        object,
+    }
 }
 
 /// The `Create` activity of an article's Note, as listed in the outbox.
-pub fn create(channel: &Channel, account: &Account, article: &Article) -> Value {
-    let mut note = note(channel, account, article);
-    if let Some(object) = note.as_object_mut() {
-        object.remove("@context");
-    }
-    json!({
-        "@context": context(),
-        "id": format!("{}/activity", note_id(channel, &article.id)),
-        "type": "Create",
-        "actor": account.actor,
-        "published": time(article.published),
-        "to": [PUBLIC],
-        "cc": [account.followers],
-        "object": note,
-    })
+pub fn create(channel: &Channel, account: &Account, article: &Article) -> NoteActivity<Note> {
+    let id = format!("{}/activity", note_id(channel, &article.id));
+    activity(account, "Create", id, Some(time(article.published)), note(channel, account, article))
 }
 
 /// The `Update` of an edited article's Note; `revision` makes its id unique.
-pub fn update(channel: &Channel, account: &Account, article: &Article, revision: i64) -> Value {
-    let mut note = note(channel, account, article);
-    if let Some(object) = note.as_object_mut() {
-        object.remove("@context");
-    }
-    json!({
-        "@context": context(),
-        "id": format!("{}/activity/update/{revision}", note_id(channel, &article.id)),
-        "type": "Update",
-        "actor": account.actor,
-        "published": time(article.updated),
-        "to": [PUBLIC],
-        "cc": [account.followers],
-        "object": note,
-    })
+pub fn update(channel: &Channel, account: &Account, article: &Article, revision: i64) -> NoteActivity<Note> {
+    let id = format!("{}/activity/update/{revision}", note_id(channel, &article.id));
+    activity(account, "Update", id, Some(time(article.updated)), note(channel, account, article))
 }
 
 /// The `Delete` of a retracted article's Note, carrying its Tombstone.
-pub fn delete(channel: &Channel, account: &Account, article: &Article, revision: i64) -> Value {
-    let mut tombstone = tombstone(channel, article);
-    if let Some(object) = tombstone.as_object_mut() {
-        object.remove("@context");
-    }
-    json!({
-        "@context": context(),
-        "id": format!("{}/activity/delete/{revision}", note_id(channel, &article.id)),
-        "type": "Delete",
-        "actor": account.actor,
-        "to": [PUBLIC],
-        "cc": [account.followers],
-        "object": tombstone,
-    })
+pub fn delete(channel: &Channel, account: &Account, article: &Article, revision: i64) -> NoteActivity<Tombstone> {
+    let id = format!("{}/activity/delete/{revision}", note_id(channel, &article.id));
+    let tombstone = Tombstone { context: None, ..tombstone(channel, article) };
+    activity(account, "Delete", id, None, tombstone)
 }
 
 /// The outbox collection: its size and a link to the first page.
@@ -165,11 +332,7 @@ pub fn outbox_page(channel: &Channel, account: &Account, page: usize, total: i64
         "partOf": account.outbox,
         "totalItems": total,
         "orderedItems": articles.iter().filter(|a| a.is_published()).map(|a| {
-            let mut create = create(channel, account, a);
-            if let Some(object) = create.as_object_mut() {
-                object.remove("@context");
-            }
-            create
+            NoteActivity { context: None, ..create(channel, account, a) }
         }).collect::<Vec<_>>(),
     });
     if page > 1 {
@@ -238,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_note_carries_the_article_without_a_summary_field() {
-        let note = note(&channel(), &account(), &full());
+        let note = serde_json::to_value(note(&channel(), &account(), &full())).unwrap();
         assert_eq!(note["id"], "https://news.example.org/notes/86f0943d-b849-48d0-b821-2b97a4c99fe8");
         assert_eq!(note["type"], "Note");
         assert!(note.get("summary").is_none(), "Mastodon shows summary as a content warning");
@@ -262,8 +425,18 @@ mod tests {
     }
 
     #[test]
+    fn a_served_note_counts_its_likes_shares_and_replies() {
+        let counts = Counts { likes: 3, shares: 2, replies: 1 };
+        let note = serde_json::to_value(note_with_counts(&channel(), &account(), &full(), &counts)).unwrap();
+        let id = "https://news.example.org/notes/86f0943d-b849-48d0-b821-2b97a4c99fe8";
+        assert_eq!(note["likes"], json!({"id": format!("{id}/likes"), "type": "Collection", "totalItems": 3}));
+        assert_eq!(note["shares"]["totalItems"], 2);
+        assert_eq!(note["replies"]["totalItems"], 1);
+    }
+
+    #[test]
     fn a_teaser_is_a_note_too_and_unchanged_articles_have_no_updated() {
-        let note = note(&channel(), &account(), &teaser());
+        let note = serde_json::to_value(note(&channel(), &account(), &teaser())).unwrap();
         assert_eq!(note["type"], "Note");
         assert!(note.get("updated").is_none());
         assert_eq!(note["tag"], json!([]));

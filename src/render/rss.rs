@@ -11,7 +11,7 @@ use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item};
 use super::{authors, content_html, last_updated, visible, Format, Scope};
 use crate::article::{Article, Image};
 use crate::config::Channel;
-use crate::content::markdown::escape;
+use crate::render::escape;
 
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 

@@ -7,10 +7,11 @@
 //! expires, so nothing is lost (an activity may then arrive twice, which
 //! receivers deduplicate by id).
 
+use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{Any, Row, Transaction};
 
-use super::{format_time, Store};
+use super::{format_time, parse_time, Store};
 use crate::error::StoreError;
 
 /// An activity to send.
@@ -26,6 +27,37 @@ pub struct Outgoing {
     pub body: String,
 }
 
+/// The state of a delivery job (the `deliveries.state` column, `CHECK`-constrained).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or being attempted).
+    Pending,
+    /// The inbox accepted it.
+    Delivered,
+    /// Given up: refused for good, or out of attempts.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "pending" => Ok(DeliveryState::Pending),
+            "delivered" => Ok(DeliveryState::Delivered),
+            "failed" => Ok(DeliveryState::Failed),
+            other => Err(StoreError::Corrupt { id: "deliveries".into(), message: format!("unknown state {other:?}") }),
+        }
+    }
+}
+
 /// A claimed delivery job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -33,8 +65,8 @@ pub struct Job {
     pub id: i64,
     /// Destination inbox.
     pub inbox: String,
-    /// The activity JSON.
-    pub body: String,
+    /// The activity JSON, shared by every job of the activity.
+    pub body: Bytes,
     /// Attempts made before this one.
     pub attempts: i64,
 }
@@ -58,7 +90,7 @@ pub enum Outcome {
         /// Why.
         error: String,
     },
-    /// To be tried again at `at`.
+    /// To be tried again at `at`; the attempt counts.
     Retry {
         /// Job id.
         id: i64,
@@ -69,6 +101,48 @@ pub enum Outcome {
         /// Why.
         error: String,
     },
+    /// Not attempted (its host's circuit is open, or its host has enough
+    /// jobs in hand): released until `at`, the attempt does not count.
+    Deferred {
+        /// Job id.
+        id: i64,
+        /// When it is due again.
+        at: DateTime<Utc>,
+        /// Why, kept as the job's last error when it has none.
+        reason: String,
+    },
+}
+
+/// One row of the queue, for `herald queue --inbox`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Row id.
+    pub id: i64,
+    /// The activity.
+    pub activity_id: String,
+    /// Its state.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it is (or was last) due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last HTTP status.
+    pub last_status: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+/// An inbox with pending or failed jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxBacklog {
+    /// The inbox.
+    pub inbox: String,
+    /// Pending jobs.
+    pub pending: i64,
+    /// Failed jobs.
+    pub failed: i64,
+    /// Its latest error.
+    pub last_error: Option<String>,
 }
 
 /// Queue counts for `herald queue`.
@@ -80,9 +154,16 @@ pub struct QueueStatus {
     pub delivered: i64,
     /// Jobs given up.
     pub failed: i64,
-    /// Per inbox with pending or failed jobs: (inbox, pending, failed, last error).
-    pub inboxes: Vec<(String, i64, i64, Option<String>)>,
+    /// When the oldest pending job was queued.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// The inboxes with most pending or failed jobs, most first (at most 20).
+    pub inboxes: Vec<InboxBacklog>,
+    /// Hosts that are unavailable or whose circuit is open.
+    pub hosts: Vec<HostHealth>,
 }
+
+/// How many inboxes `herald queue` lists.
+pub const TOP_INBOXES: i64 = 20;
 
 impl Store {
     /// Stores `activity` and one job per follower inbox (deduplicated by
@@ -150,7 +231,7 @@ impl Store {
         .bind(i64::try_from(limit).unwrap_or(1))
         .fetch_all(&self.pool)
         .await?;
-        let mut bodies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut bodies: std::collections::HashMap<String, Bytes> = std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
             let activity_id: String = row.try_get("activity_id")?;
@@ -162,7 +243,7 @@ impl Store {
                     .into_iter()
                     .next()
                     .ok_or(sqlx::Error::RowNotFound)?;
-                bodies.insert(activity_id.clone(), body.try_get("body")?);
+                bodies.insert(activity_id.clone(), Bytes::from(body.try_get::<String, _>("body")?));
             }
             jobs.push(Job {
                 id: row.try_get("id")?,
@@ -175,20 +256,56 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Extends the lock of jobs still in hand (queued behind their host or
+    /// in flight) to `until`, so that no other process, and no later claim
+    /// of this one, takes them while they wait.
+    pub async fn extend_locks(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
+            let sql = format!(
+                "UPDATE deliveries SET locked_until = $1 WHERE state = 'pending' AND id IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(format_time(until));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records the outcomes of attempted jobs in one transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
+        use DeliveryState::{Delivered, Failed, Pending};
         let mut tx = self.pool.begin().await?;
         for outcome in outcomes {
+            if let Outcome::Deferred { id, at, reason } = outcome {
+                sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, \
+                     last_error = COALESCE(last_error, $2), updated_at = $3 WHERE id = $4",
+                )
+                .bind(format_time(*at))
+                .bind(reason)
+                .bind(format_time(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                continue;
+            }
             let (id, state, at, status, error) = match outcome {
-                Outcome::Delivered { id, status } => (*id, "delivered", None, Some(*status), None),
-                Outcome::Failed { id, status, error } => (*id, "failed", None, *status, Some(error.as_str())),
-                Outcome::Retry { id, at, status, error } => (*id, "pending", Some(*at), *status, Some(error.as_str())),
+                Outcome::Delivered { id, status } => (*id, Delivered, None, Some(*status), None),
+                Outcome::Failed { id, status, error } => (*id, Failed, None, *status, Some(error.as_str())),
+                Outcome::Retry { id, at, status, error } => (*id, Pending, Some(*at), *status, Some(error.as_str())),
+                Outcome::Deferred { .. } => continue,
             };
             sqlx::query(
                 "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = COALESCE($2, next_attempt_at), \
                  locked_until = NULL, last_status = $3, last_error = $4, updated_at = $5 WHERE id = $6",
             )
-            .bind(state)
+            .bind(state.as_str())
             .bind(at.map(format_time))
             .bind(status.map(i64::from))
             .bind(error)
@@ -238,36 +355,117 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Counts by state and per inbox.
-    pub async fn queue_status(&self) -> Result<QueueStatus, StoreError> {
+    /// Counts by state, the oldest pending job, the inboxes with most
+    /// pending or failed jobs, and the hosts that are unavailable or whose
+    /// circuit is open at `now`.
+    pub async fn queue_status(&self, now: DateTime<Utc>) -> Result<QueueStatus, StoreError> {
         let mut status = QueueStatus::default();
         for row in
             sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&self.pool).await?
         {
-            let state: String = row.try_get("state")?;
             let n: i64 = row.try_get("n")?;
-            match state.as_str() {
-                "pending" => status.pending = n,
-                "delivered" => status.delivered = n,
-                _ => status.failed = n,
+            match DeliveryState::parse(&row.try_get::<String, _>("state")?)? {
+                DeliveryState::Pending => status.pending = n,
+                DeliveryState::Delivered => status.delivered = n,
+                DeliveryState::Failed => status.failed = n,
             }
         }
+        let oldest = sqlx::query("SELECT MIN(created_at) AS t FROM deliveries WHERE state = 'pending'")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next()
+            .map(|row| row.try_get::<Option<String>, _>("t"))
+            .transpose()?
+            .flatten();
+        status.oldest_pending = oldest.map(|t| parse_time("deliveries", &t)).transpose()?;
         let rows = sqlx::query(
             "SELECT inbox, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
              SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, MAX(last_error) AS last_error \
-             FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY inbox",
+             FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY COUNT(*) DESC, inbox LIMIT $1",
         )
+        .bind(TOP_INBOXES)
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            status.inboxes.push((
-                row.try_get("inbox")?,
-                row.try_get("pending")?,
-                row.try_get("failed")?,
-                row.try_get("last_error")?,
-            ));
+            status.inboxes.push(InboxBacklog {
+                inbox: row.try_get("inbox")?,
+                pending: row.try_get("pending")?,
+                failed: row.try_get("failed")?,
+                last_error: row.try_get("last_error")?,
+            });
         }
+        status.hosts = self
+            .unhealthy_hosts()
+            .await?
+            .into_iter()
+            .filter(|h| h.unavailable_since.is_some() || h.circuit_until.is_some_and(|t| t > now))
+            .collect();
         Ok(status)
+    }
+
+    /// Every job for `inbox`, newest first (at most `limit`).
+    pub async fn inbox_jobs(&self, inbox: &str, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, activity_id, state, attempts, next_attempt_at, last_status, last_error FROM deliveries \
+             WHERE inbox = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(inbox)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobRow {
+                    id: row.try_get("id")?,
+                    activity_id: row.try_get("activity_id")?,
+                    state: DeliveryState::parse(&row.try_get::<String, _>("state")?)?,
+                    attempts: row.try_get("attempts")?,
+                    next_attempt_at: parse_time("deliveries", &row.try_get::<String, _>("next_attempt_at")?)?,
+                    last_status: row.try_get("last_status")?,
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Postpones every pending job whose inbox starts with `origin`
+    /// (`scheme://host[:port]/`) to `until`, without counting an attempt:
+    /// the host's circuit is open. Returns how many jobs moved.
+    pub async fn defer_host(&self, origin: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' AND next_attempt_at < $1 \
+             AND substr(inbox, 1, length($2)) = $2",
+        )
+        .bind(format_time(until))
+        .bind(origin)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes delivered jobs last touched before `delivered_before` and
+    /// failed ones before `failed_before`; the activities stay (they are the
+    /// outbox's history). Returns (delivered, failed) rows deleted.
+    pub async fn purge_deliveries(
+        &self,
+        delivered_before: DateTime<Utc>,
+        failed_before: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let mut deleted = [0; 2];
+        for (n, (state, before)) in
+            [(DeliveryState::Delivered, delivered_before), (DeliveryState::Failed, failed_before)]
+                .into_iter()
+                .enumerate()
+        {
+            deleted[n] = sqlx::query("DELETE FROM deliveries WHERE state = $1 AND updated_at < $2")
+                .bind(state.as_str())
+                .bind(format_time(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok((deleted[0], deleted[1]))
     }
 }
 
@@ -312,10 +510,16 @@ pub(super) async fn fan_out(
 /// A host's delivery health.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostHealth {
+    /// `host[:port]`.
+    pub host: String,
     /// Distinct days with failed deliveries since the last success.
     pub failure_days: usize,
     /// Set once failures happened on [`UNAVAILABLE_AFTER_DAYS`] different days.
     pub unavailable_since: Option<DateTime<Utc>>,
+    /// Its circuit is open until then: no request before.
+    pub circuit_until: Option<DateTime<Utc>>,
+    /// Failed probes since it last answered.
+    pub circuit_opens: i64,
 }
 
 /// Failures on this many different days make a host unavailable (Mastodon's rule).
@@ -324,39 +528,53 @@ pub const UNAVAILABLE_AFTER_DAYS: usize = 7;
 impl Store {
     /// The health of `host`, `None` when nothing failed since its last success.
     pub async fn host_health(&self, host: &str) -> Result<Option<HostHealth>, StoreError> {
-        let row = sqlx::query("SELECT failure_days, unavailable_since FROM hosts WHERE host = $1")
-            .bind(host)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .next();
-        row.map(|row| {
-            let days: String = row.try_get("failure_days")?;
-            let since: Option<String> = row.try_get("unavailable_since")?;
-            Ok(HostHealth {
-                failure_days: days.split_whitespace().count(),
-                unavailable_since: since.map(|s| super::parse_time("hosts", &s)).transpose()?,
-            })
-        })
-        .transpose()
+        let rows = sqlx::query(
+            "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts WHERE host = $1",
+        )
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(host_row).next().transpose()
     }
 
-    /// Records a failed delivery to `host` today; returns whether the host is
-    /// now unavailable.
+    /// Every host with failures since its last success (few: a host leaves
+    /// the table when it answers).
+    pub async fn unhealthy_hosts(&self) -> Result<Vec<HostHealth>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts ORDER BY host",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(host_row).collect()
+    }
+
+    /// Records a failed delivery to `host` today, and its circuit open until
+    /// `circuit_until` when given; returns whether the host is now
+    /// unavailable.
     ///
     /// Single statements, no read-then-write transaction: a deferred SQLite
     /// transaction that upgrades from reading to writing can fail or wait on
     /// another process's write lock, and this runs beside publishes.
-    pub async fn record_host_failure(&self, host: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn record_host_failure(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+        circuit_until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
         let today = now.format("%Y-%m-%d").to_string();
+        let opened = i64::from(circuit_until.is_some());
         sqlx::query(
-            "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES ($1, $2, NULL) \
+            "INSERT INTO hosts (host, failure_days, unavailable_since, circuit_until, circuit_opens) \
+             VALUES ($1, $2, NULL, $3, $4) \
              ON CONFLICT (host) DO UPDATE SET failure_days = CASE \
-               WHEN instr(' ' || hosts.failure_days || ' ', ' ' || $2 || ' ') > 0 THEN hosts.failure_days \
-               ELSE hosts.failure_days || ' ' || $2 END",
+               WHEN (' ' || hosts.failure_days || ' ') LIKE ('% ' || $2 || ' %') THEN hosts.failure_days \
+               ELSE hosts.failure_days || ' ' || $2 END, \
+             circuit_until = COALESCE($3, hosts.circuit_until), circuit_opens = hosts.circuit_opens + $4",
         )
         .bind(host)
         .bind(&today)
+        .bind(circuit_until.map(format_time))
+        .bind(opened)
         .execute(&self.pool)
         .await?;
         // Days are 10 characters and space-separated: N days make 11N - 1 characters.
@@ -374,9 +592,23 @@ impl Store {
     }
 
     /// The host answered (a delivery succeeded, or it sent us an activity):
-    /// forget its failures.
+    /// forget its failures and close its circuit.
     pub async fn record_host_success(&self, host: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM hosts WHERE host = $1").bind(host).execute(&self.pool).await?;
         Ok(())
     }
+}
+
+fn host_row(row: &sqlx::any::AnyRow) -> Result<HostHealth, StoreError> {
+    let days: String = row.try_get("failure_days")?;
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<String>, _>(name)?.map(|s| parse_time("hosts", &s)).transpose()
+    };
+    Ok(HostHealth {
+        host: row.try_get("host")?,
+        failure_days: days.split_whitespace().count(),
+        unavailable_since: time("unavailable_since")?,
+        circuit_until: time("circuit_until")?,
+        circuit_opens: row.try_get("circuit_opens")?,
+    })
 }

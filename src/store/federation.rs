@@ -1,8 +1,9 @@
-//! The `actor_keys` and `followers` tables.
+//! The `actor_keys`, `followers`, `remote_actors` and `interactions` tables.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::bookkeeping::{invalidate, Invalidation};
 use super::{format_time, parse_time, Store};
 use crate::error::StoreError;
 use crate::federation::keys::StoredKey;
@@ -68,6 +69,49 @@ impl Store {
     pub async fn follower_count(&self) -> Result<i64, StoreError> {
         self.count("SELECT COUNT(*) AS n FROM followers").await
     }
+}
+
+/// What a remote actor did with one of our Notes (the `interactions.kind`
+/// column, `CHECK`-constrained).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InteractionKind {
+    /// A `Like`.
+    Like,
+    /// An `Announce` (a boost).
+    Announce,
+    /// A reply: a Note `inReplyTo` ours.
+    Reply,
+}
+
+impl InteractionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionKind::Like => "like",
+            InteractionKind::Announce => "announce",
+            InteractionKind::Reply => "reply",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "like" => Ok(InteractionKind::Like),
+            "announce" => Ok(InteractionKind::Announce),
+            "reply" => Ok(InteractionKind::Reply),
+            other => Err(StoreError::Corrupt { id: "interactions".into(), message: format!("unknown kind {other:?}") }),
+        }
+    }
+}
+
+/// An article's interaction counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InteractionTotals {
+    /// Likes.
+    pub likes: i64,
+    /// Announces (boosts).
+    pub shares: i64,
+    /// Replies.
+    pub replies: i64,
 }
 
 /// A follower or fetched remote actor, as stored.
@@ -154,6 +198,7 @@ impl Store {
         .bind(format_time(now))
         .execute(&mut *tx)
         .await?;
+        invalidate(&mut tx, &Invalidation::Followers, now).await?;
         tx.commit().await?;
         self.enqueue_to(accept, &actor.inbox, now).await
     }
@@ -181,14 +226,38 @@ impl Store {
 
     /// Removes a follower; returns whether there was one.
     pub async fn remove_follower(&self, actor: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM followers WHERE actor = $1").bind(actor).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.remove_followers_where("actor = $1", actor, None).await? > 0)
+    }
+
+    /// Removes `actor` as a follower if `follow_id` is the Follow it was
+    /// accepted with (an Undo naming the Follow by id); returns whether it was.
+    pub async fn remove_follow(&self, actor: &str, follow_id: &str) -> Result<bool, StoreError> {
+        Ok(self.remove_followers_where("actor = $1 AND follow_id = $2", actor, Some(follow_id)).await? > 0)
     }
 
     /// Removes the followers reached through `inbox` (it answered 410 Gone).
     pub async fn remove_followers_at(&self, inbox: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM followers WHERE inbox = $1").bind(inbox).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        self.remove_followers_where("inbox = $1", inbox, None).await
+    }
+
+    async fn remove_followers_where(
+        &self,
+        condition: &'static str,
+        first: &str,
+        second: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!("DELETE FROM followers WHERE {condition}");
+        let mut query = sqlx::query(&sql).bind(first);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        let removed = query.execute(&mut *tx).await?.rows_affected();
+        if removed > 0 {
+            invalidate(&mut tx, &Invalidation::Followers, Utc::now()).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
     }
 
     /// Followers, for `herald followers`: (actor, inbox).
@@ -197,27 +266,78 @@ impl Store {
         rows.iter().map(|row| Ok((row.try_get("actor")?, row.try_get("inbox")?))).collect()
     }
 
-    /// Records a like, boost or reply once per activity id.
+    /// Records a like, boost or reply once per activity id (a reply's is
+    /// its Note's id); returns whether it is new.
     pub async fn record_interaction(
         &self,
         activity_id: &str,
         article_id: &str,
-        kind: &str,
+        kind: InteractionKind,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
             "INSERT INTO interactions (activity_id, article_id, kind, actor, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (activity_id) DO NOTHING",
         )
         .bind(activity_id)
         .bind(article_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(actor)
         .bind(format_time(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let new = done.rows_affected() == 1;
+        if new {
+            invalidate(&mut tx, &Invalidation::Note(article_id.to_owned()), now).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// The interaction `actor` made with activity (or reply Note) `id`:
+    /// (kind, article id).
+    pub async fn interaction_by(&self, id: &str, actor: &str) -> Result<Option<(InteractionKind, String)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, article_id FROM interactions WHERE activity_id = $1 AND actor = $2")
+            .bind(id)
+            .bind(actor)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((InteractionKind::parse(&row.try_get::<String, _>("kind")?)?, row.try_get("article_id")?)))
+            .next()
+            .transpose()
+    }
+
+    /// Removes `actor`'s interactions of `kind` with `article_id` whose id
+    /// is `id` (or, when `id` is `None`, every such one: an Undo whose
+    /// embedded activity has an id herald never saw). Returns how many.
+    pub async fn remove_interaction(
+        &self,
+        actor: &str,
+        kind: InteractionKind,
+        article_id: &str,
+        id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(
+            "DELETE FROM interactions WHERE actor = $1 AND kind = $2 AND article_id = $3 \
+             AND ($4 IS NULL OR activity_id = $4)",
+        )
+        .bind(actor)
+        .bind(kind.as_str())
+        .bind(article_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed > 0 {
+            invalidate(&mut tx, &Invalidation::Note(article_id.to_owned()), now).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
     }
 
     /// Likes, boosts and replies per article, most interactions first:
@@ -240,7 +360,7 @@ impl Store {
             .collect()
     }
 
-    /// Likes, boosts and replies of an article: (kind, count).
+    /// Likes, boosts and replies of an article: (kind, count), kinds with none left out.
     pub async fn interaction_counts(&self, article_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, COUNT(*) AS n FROM interactions WHERE article_id = $1 GROUP BY kind ORDER BY kind",
@@ -249,6 +369,19 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| Ok((row.try_get("kind")?, row.try_get("n")?))).collect()
+    }
+
+    /// Likes, shares and replies of an article, as its Note shows them.
+    pub async fn interaction_totals(&self, article_id: &str) -> Result<InteractionTotals, StoreError> {
+        let mut totals = InteractionTotals::default();
+        for (kind, n) in self.interaction_counts(article_id).await? {
+            match InteractionKind::parse(&kind)? {
+                InteractionKind::Like => totals.likes = n,
+                InteractionKind::Announce => totals.shares = n,
+                InteractionKind::Reply => totals.replies = n,
+            }
+        }
+        Ok(totals)
     }
 }
 

@@ -12,6 +12,7 @@
 //! `herald publish` failing with "database is locked" beside `serve`).
 
 mod articles;
+mod bookkeeping;
 mod deliveries;
 mod federation;
 
@@ -24,8 +25,12 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
 pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
-pub use deliveries::{HostHealth, Job, Outcome, Outgoing, QueueStatus, UNAVAILABLE_AFTER_DAYS};
-pub use federation::RemoteActorRow;
+pub use bookkeeping::{Invalidation, KEEP_INVALIDATIONS, REMEMBER_RECEIVED};
+pub use deliveries::{
+    DeliveryState, HostHealth, InboxBacklog, Job, JobRow, Outcome, Outgoing, QueueStatus, TOP_INBOXES,
+    UNAVAILABLE_AFTER_DAYS,
+};
+pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
 
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

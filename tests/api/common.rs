@@ -65,25 +65,33 @@ pub async fn spawn_app() -> TestApp {
 /// `extra`: add `tests/fixtures/extra` (an article with an image) to the
 /// content; `watch`: run as `serve --watch`.
 pub async fn spawn_app_with(extra: bool, watch: bool) -> TestApp {
-    spawn(extra, watch, false).await
+    spawn(extra, watch, None).await
 }
 
 /// A server whose base URL is its real loopback address, so that remote
 /// peers (the Fedify interop peer) can reach every URL it publishes.
 pub async fn spawn_reachable_app() -> TestApp {
-    spawn(false, false, true).await
+    spawn(false, false, Some("127.0.0.1")).await
 }
 
-async fn spawn(extra: bool, watch: bool, reachable: bool) -> TestApp {
+/// `spawn_reachable_app`, with `host` (a name for the loopback address, such
+/// as `localhost`) in its base URL: for peers that refuse IP-literal URLs.
+pub async fn spawn_reachable_app_at(host: &str) -> TestApp {
+    spawn(false, false, Some(host)).await
+}
+
+/// `reachable`: serve on a fixed loopback port with `http://{host}:{port}/`
+/// as the base URL, instead of `BASE_URL`.
+async fn spawn(extra: bool, watch: bool, reachable: Option<&str>) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
     let mut env = test_env(dir.path());
     let mut base_url = BASE_URL.to_owned();
-    if reachable {
+    if let Some(host) = reachable {
         // Pick a free port, then let herald bind it (a tiny race, acceptable in tests).
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        base_url = format!("http://127.0.0.1:{port}/");
+        base_url = format!("http://{host}:{port}/");
         env.retain(|(k, _)| k != "HERALD_SERVER__BIND" && k != "HERALD_SERVER__BASE_URL");
         env.push(("HERALD_SERVER__BIND".into(), format!("127.0.0.1:{port}")));
         env.push(("HERALD_SERVER__BASE_URL".into(), base_url.clone()));

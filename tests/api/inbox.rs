@@ -71,6 +71,7 @@ impl Remote {
         let mut request = app.client.post(url.clone()).body(body.to_vec());
         for (name, value) in
             signature::sign(&pair, &key_id, "POST", &url, Some(signed_body.unwrap_or(body)), chrono::Utc::now())
+                .unwrap()
         {
             request = request.header(name, value);
         }
@@ -144,7 +145,9 @@ async fn bad_signatures_and_bodies_are_refused_and_nothing_is_stored() {
         &other,
         Some(&follow),
         chrono::Utc::now(),
-    ) {
+    )
+    .unwrap()
+    {
         request = request.header(name, value);
     }
     assert_eq!(request.send().await.unwrap().status(), 401);

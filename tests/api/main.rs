@@ -3,6 +3,7 @@
 //! CLI tests, and independent validators (feedparser, jing).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod apf_peer;
 mod cli;
 mod common;
 mod crash;

@@ -55,7 +55,7 @@ async fn jobs_go_to_each_shared_inbox_once_and_are_claimed_by_one_worker_at_a_ti
     let retried = store.claim_delivery(at, lock).await.unwrap().unwrap();
     assert_eq!(retried.attempts, 1);
 
-    let status = store.queue_status().await.unwrap();
+    let status = store.queue_status(Utc::now()).await.unwrap();
     assert_eq!((status.pending, status.delivered, status.failed), (1, 1, 0));
 }
 
@@ -67,11 +67,11 @@ async fn a_host_failing_on_seven_different_days_becomes_unavailable_until_it_ans
     for day in 0..6 {
         // Several failures on one day count once.
         for _ in 0..3 {
-            assert!(!store.record_host_failure("down.example", start + TimeDelta::days(day)).await.unwrap());
+            assert!(!store.record_host_failure("down.example", start + TimeDelta::days(day), None).await.unwrap());
         }
     }
     assert_eq!(store.host_health("down.example").await.unwrap().unwrap().failure_days, 6);
-    assert!(store.record_host_failure("down.example", start + TimeDelta::days(6)).await.unwrap());
+    assert!(store.record_host_failure("down.example", start + TimeDelta::days(6), None).await.unwrap());
     assert!(store.host_health("down.example").await.unwrap().unwrap().unavailable_since.is_some());
     store.record_host_success("down.example").await.unwrap();
     assert_eq!(store.host_health("down.example").await.unwrap(), None);

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `publish`, `check`, `render`.
+//! The command line: `serve`, `publish`, `check`, `render`, and the
+//! operator's commands `followers`, `interactions`, `queue` and `key rotate`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ use crate::render::{self, Format, Scope};
 use crate::startup::{shutdown_signal, Application};
 use crate::store::Store;
 use crate::{content, publish};
+
+mod queue;
 
 /// herald publishes one article model as RSS 2.0, Atom 1.0 and JSON Feed.
 #[derive(Debug, Parser)]
@@ -60,6 +63,9 @@ pub enum Command {
         /// Make every pending delivery due now instead of waiting for its backoff.
         #[arg(long)]
         retry_now: bool,
+        /// Show the jobs of this one inbox instead of the summary.
+        #[arg(long, value_name = "URL")]
+        inbox: Option<String>,
     },
     /// Manage the account's keypair.
     Key {
@@ -177,18 +183,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Queue { retry_now } => {
+        Command::Queue { retry_now, inbox } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let now = chrono::Utc::now();
             if retry_now {
-                let due = store.retry_all_now(chrono::Utc::now()).await?;
+                let due = store.retry_all_now(now).await?;
                 println!("{due} pending deliveries are due now");
             }
-            let status = store.queue_status().await?;
-            store.close().await;
-            for (inbox, pending, failed, error) in &status.inboxes {
-                println!("{inbox}\tpending {pending}\tfailed {failed}\t{}", error.as_deref().unwrap_or(""));
+            if let Some(inbox) = inbox {
+                let jobs = store.inbox_jobs(&inbox, 200).await?;
+                store.close().await;
+                print!("{}", queue::inbox_report(&inbox, &jobs));
+                return Ok(ExitCode::SUCCESS);
             }
-            println!("pending {}, delivered {}, failed {}", status.pending, status.delivered, status.failed);
+            let status = store.queue_status(now).await?;
+            store.close().await;
+            print!("{}", queue::summary(&status, now));
             Ok(ExitCode::SUCCESS)
         }
         Command::Key { action: KeyAction::Rotate } => {
@@ -197,11 +207,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("generating a key")?
                 .context("generating a key")?;
-            store.rotate_actor_key(&key, chrono::Utc::now()).await?;
+            let now = chrono::Utc::now();
+            store.rotate_actor_key(&key, now).await?;
+            let announced = crate::federation::profile::announce_changes(&store, &settings, now).await?;
             store.close().await;
             println!(
-                "rotated the key of {}; running servers sign with the new key within a second",
-                settings.account.acct()
+                "rotated the key of {}; running servers sign with the new key within a second; \
+                 an Update of the actor is queued to {} follower inboxes",
+                settings.account.acct(),
+                announced.update
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -1,0 +1,181 @@
+//! The `received_activities`, `invalidations` and `account_state` tables:
+//! what the inbox has already processed, which cached documents changed
+//! without a publish, and what followers were last told about the account.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{Any, Row, Transaction};
+
+use super::deliveries::{fan_out, Outgoing};
+use super::{format_time, Store};
+use crate::error::StoreError;
+
+/// A cached document that changed: every running server drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Invalidation {
+    /// `/users/{account}/followers` (a follower came or went).
+    Followers,
+    /// The Note of this article (its likes, shares or replies changed).
+    Note(String),
+}
+
+impl Invalidation {
+    fn encode(&self) -> String {
+        match self {
+            Invalidation::Followers => "followers".to_owned(),
+            Invalidation::Note(article_id) => format!("note {article_id}"),
+        }
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        match raw.split_once(' ') {
+            None if raw == "followers" => Some(Invalidation::Followers),
+            Some(("note", id)) => Some(Invalidation::Note(id.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// Received activity ids are kept this long: past the longest signature
+/// validity (12 h, plus 1 h of skew), a replay is refused by its signature.
+pub const REMEMBER_RECEIVED: TimeDelta = TimeDelta::hours(14);
+/// Invalidations are kept this long (servers read them within a second).
+pub const KEEP_INVALIDATIONS: TimeDelta = TimeDelta::days(1);
+
+impl Store {
+    /// Remembers an activity id from `actor`; false when it was already
+    /// processed (a replay or a redelivery), which then changes nothing.
+    pub async fn remember_activity(
+        &self,
+        id: &str,
+        actor: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO received_activities (id, actor, kind, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(actor)
+        .bind(kind)
+        .bind(format_time(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets an activity id whose processing failed, so a redelivery is
+    /// processed again.
+    pub async fn forget_activity(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM received_activities WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The invalidations after `seq`, oldest first, with their sequence numbers.
+    pub async fn invalidations_since(&self, seq: i64) -> Result<Vec<(i64, Invalidation)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, key FROM invalidations WHERE seq > $1 ORDER BY seq")
+            .bind(seq)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get("key")?;
+            if let Some(invalidation) = Invalidation::decode(&key) {
+                out.push((row.try_get("seq")?, invalidation));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest invalidation's sequence number (0 when none).
+    pub async fn last_invalidation(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM invalidations").fetch_all(&self.pool).await?;
+        Ok(row.into_iter().next().map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
+    }
+
+    /// Deletes invalidations and received activity ids nobody needs any more.
+    pub async fn prune_bookkeeping(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM invalidations WHERE at < $1")
+            .bind(format_time(now - KEEP_INVALIDATIONS))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM received_activities WHERE received_at < $1")
+            .bind(format_time(now - REMEMBER_RECEIVED))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A value of `account_state`.
+    pub async fn account_state(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT value FROM account_state WHERE name = $1").bind(name).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().next().map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Sends `activity` to every follower once per `value` of `name`: when
+    /// the stored value differs, stores `value` and queues the activity in
+    /// the same transaction. With `announce_first` false, a first value is
+    /// only stored (nothing to tell followers about on a first start).
+    /// Returns the number of jobs queued.
+    pub async fn announce_once(
+        &self,
+        name: &str,
+        value: &str,
+        announce_first: bool,
+        activity: &Outgoing,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        super::articles::take_write_lock(&mut tx).await?;
+        let stored: Option<String> = sqlx::query("SELECT value FROM account_state WHERE name = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.try_get("value"))
+            .transpose()?;
+        if stored.as_deref() == Some(value) {
+            return Ok(0);
+        }
+        sqlx::query(
+            "INSERT INTO account_state (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        let jobs = if stored.is_some() || announce_first { fan_out(&mut tx, activity, now).await? } else { 0 };
+        tx.commit().await?;
+        Ok(jobs)
+    }
+}
+
+/// Records `invalidation` inside the caller's transaction.
+pub(super) async fn invalidate(
+    tx: &mut Transaction<'_, Any>,
+    invalidation: &Invalidation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO invalidations (key, at) VALUES ($1, $2)")
+        .bind(invalidation.encode())
+        .bind(format_time(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalidations_round_trip_through_their_stored_form() {
+        for i in [Invalidation::Followers, Invalidation::Note("urn:uuid:1 x".into())] {
+            assert_eq!(Invalidation::decode(&i.encode()), Some(i));
+        }
+        assert_eq!(Invalidation::decode("nonsense"), None);
+    }
+}

@@ -27,6 +27,7 @@
 //! `bash bench/fanout.sh`, or `cargo bench --bench fanout` (needs
 //! `ulimit -n` ≥ 16384 or so: 10,000 sockets).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,7 +40,7 @@ use axum::routing::post;
 use axum::Router;
 use herald::config::Settings;
 use herald::federation::keys;
-use herald::store::{RemoteActorRow, Store};
+use herald::store::{HostHealth, RemoteActorRow, Store};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -59,6 +60,8 @@ struct Tally {
     hits: AtomicUsize,
     first: Mutex<Option<Instant>>,
     last: Mutex<Option<Instant>>,
+    /// When each inbox was first reached, in order.
+    times: Mutex<Vec<Instant>>,
 }
 
 impl Tally {
@@ -69,6 +72,7 @@ impl Tally {
             hits: AtomicUsize::new(0),
             first: Mutex::new(None),
             last: Mutex::new(None),
+            times: Mutex::new(Vec::with_capacity(inboxes)),
         }
     }
 
@@ -83,6 +87,9 @@ impl Tally {
             if let Ok(mut last) = self.last.lock() {
                 *last = Some(now);
             }
+            if let Ok(mut times) = self.times.lock() {
+                times.push(now);
+            }
         }
     }
 
@@ -96,6 +103,18 @@ impl Tally {
 
     fn last(&self) -> Option<Instant> {
         self.last.lock().ok().and_then(|l| *l)
+    }
+
+    /// How many inboxes were reached before `at`.
+    fn reached_before(&self, at: Instant) -> usize {
+        self.times.lock().map(|t| t.iter().filter(|&&t| t < at).count()).unwrap_or(0)
+    }
+
+    /// The time, from `start`, by which `fraction` of `of` inboxes were reached.
+    fn quantile(&self, start: Instant, fraction: f64, of: usize) -> Option<Duration> {
+        let times = self.times.lock().ok()?;
+        let n = ((of as f64 * fraction).ceil() as usize).clamp(1, of);
+        times.get(n - 1).map(|t| t.saturating_duration_since(start))
     }
 }
 
@@ -148,11 +167,16 @@ async fn live_sink(servers: &mut Servers, inboxes: usize, seed: Option<u64>) -> 
 struct Dead {
     accepted: AtomicUsize,
     closed: AtomicUsize,
+    first_closed: Mutex<Option<Instant>>,
 }
 
 impl Dead {
     fn open(&self) -> usize {
         self.accepted.load(Ordering::Relaxed) - self.closed.load(Ordering::Relaxed)
+    }
+
+    fn first_closed(&self) -> Option<Instant> {
+        self.first_closed.lock().ok().and_then(|f| *f)
     }
 }
 
@@ -173,6 +197,9 @@ async fn dead_sink(servers: &mut Servers) -> (u16, Arc<Dead>) {
             let tally = tally.clone();
             connections.spawn(async move {
                 hold(stream).await;
+                if let Ok(mut first) = tally.first_closed.lock() {
+                    first.get_or_insert_with(Instant::now);
+                }
                 tally.closed.fetch_add(1, Ordering::Relaxed);
             });
             while connections.try_join_next().is_some() {}
@@ -353,17 +380,20 @@ struct Fanout {
     first_delivery: Option<Duration>,
 }
 
-async fn cpu(limit: f64) -> Fanout {
+async fn cpu(limit: f64, cores: usize) -> Fanout {
     const HOSTS: u8 = 100;
     let mut servers = Servers::default();
     let (port, tally) = live_sink(&mut servers, FOLLOWERS, None).await;
     let host = |n: usize| Ipv4Addr::new(127, 0, 1, 1 + (n % usize::from(HOSTS)) as u8);
     let followers: Vec<_> = (0..FOLLOWERS).map(|n| follower(host(n), port, n)).collect();
     let herald = Herald::start(&followers, "").await;
+    let pid = herald.child.id().to_string();
+    let cpu_before = (cpu_time(&pid), cpu_time("self"));
 
     let start = herald.publish().await;
     let published = start.elapsed();
     let all = until(start + SCENARIO_CAP, || tally.distinct() >= FOLLOWERS).await;
+    let cpu_used = (cpu_time(&pid), cpu_time("self"));
     let end = tally.last().unwrap_or(start);
     let delivered = tally.distinct();
     let total = end.saturating_duration_since(start);
@@ -383,6 +413,19 @@ async fn cpu(limit: f64) -> Fanout {
         if all { String::new() } else { format!("; GAVE UP after {} s", SCENARIO_CAP.as_secs()) },
         rate / limit,
     );
+    if let ((Some(h0), Some(s0)), (Some(h1), Some(s1))) = (cpu_before, cpu_used) {
+        let herald_cpu = h1.saturating_sub(h0);
+        println!(
+            "cpu: CPU time during the fan-out: herald serve {:.2} s ({:.3} ms per delivery; one signature is {:.3} ms \
+             at the signing limit per core), sinks (this process) {:.2} s; wall {:.2} s x {cores} cores = {:.2} s",
+            secs(herald_cpu),
+            secs(herald_cpu) * 1e3 / delivered.max(1) as f64,
+            1e3 * cores as f64 / limit,
+            secs(s1.saturating_sub(s0)),
+            secs(total),
+            secs(total) * cores as f64,
+        );
+    }
     if herald.log_lines() > 0 {
         println!("cpu: herald logged {} lines; last:\n{}", herald.log_lines(), herald.log_tail(3));
     }
@@ -425,6 +468,19 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
         secs(if all { took } else { SCENARIO_CAP }) / target,
     );
 
+    let quantile = |q| tally.quantile(start, q, live).map_or(f64::NAN, secs);
+    let first_closed = dead.first_closed();
+    println!(
+        "latency: live inboxes reached by 50 % {:.2} s, 90 % {:.2} s, 99 % {:.2} s, 100 % {:.2} s; herald first gave up \
+         on a dead host at {}, with {} live inboxes reached by then",
+        quantile(0.5),
+        quantile(0.9),
+        quantile(0.99),
+        quantile(1.0),
+        since(start, first_closed).map_or_else(|| "-".into(), |t| format!("{:.2} s", secs(t))),
+        first_closed.map_or(reached, |at| tally.reached_before(at)),
+    );
+
     // Give every request to a dead host time to time out, then read the
     // queue as `herald queue` would.
     let live_done = Instant::now();
@@ -433,26 +489,33 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     let closed_all = until(settle + LATENCY_REQUEST_TIMEOUT, || dead.open() == 0).await;
     let waited = live_done.elapsed();
     let store = store(&herald.config).await;
-    let status = store.queue_status().await.expect("queue status");
+    let status = store.queue_status(chrono::Utc::now()).await.expect("queue status");
+    // Each dead job, read as `herald queue --inbox` reads it.
     let dead_marker = format!(":{dead_port}/");
-    let (mut dead_pending, mut dead_failed, mut live_left) = (0, 0, 0);
-    let mut errors: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for (inbox, pending, failed, error) in &status.inboxes {
-        if inbox.contains(&dead_marker) {
-            dead_pending += pending;
-            dead_failed += failed;
-            *errors.entry(error.as_deref().map_or_else(|| "(no error recorded)".into(), error_kind)).or_default() += 1;
-        } else {
-            live_left += pending + failed;
+    let mut by_state: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut lost = 0;
+    for inbox in followers.iter().map(|f| &f.inbox).filter(|inbox| inbox.contains(&dead_marker)) {
+        let jobs = store.inbox_jobs(inbox, 10).await.expect("inbox jobs");
+        lost += usize::from(jobs.is_empty());
+        for job in jobs {
+            *by_state.entry((job.state.as_str(), job.attempts)).or_default() += 1;
+            *errors.entry(job.last_error.as_deref().map_or_else(|| "(none)".into(), error_kind)).or_default() += 1;
         }
     }
-    let dead_jobs = FOLLOWERS - live;
+    let pending: usize = by_state.iter().filter(|((state, _), _)| *state == "pending").map(|(_, n)| n).sum();
+    let failed: usize = by_state.iter().filter(|((state, _), _)| *state == "failed").map(|(_, n)| n).sum();
+    let dead_suffix = format!(":{dead_port}");
+    let open = |h: &&HostHealth| h.circuit_until.is_some_and(|t| t > chrono::Utc::now());
+    let dead_open = status.hosts.iter().filter(open).filter(|h| h.host.ends_with(&dead_suffix)).count();
+    let live_open = status.hosts.iter().filter(open).filter(|h| !h.host.ends_with(&dead_suffix)).count();
     println!(
-        "latency: dead hosts' {dead_jobs} jobs {:.1} s after the last live delivery (request_timeout_ms = \
-         {timeout_ms}): pending {dead_pending}, failed {dead_failed}, lost {}; whole queue: pending {}, delivered \
-         {}, failed {}; live jobs not delivered: {live_left}; dead connections accepted {}, closed by herald {}{}",
+        "latency: dead hosts' {} jobs {:.1} s after the last live delivery (request_timeout_ms = {timeout_ms}): \
+         pending {pending}, failed {failed}, lost {lost}; whole queue: pending {}, delivered {}, failed {}; \
+         circuits open: {dead_open} of {dead_hosts} dead hosts, {live_open} live hosts; dead connections accepted {}, \
+         closed by herald {}{}",
+        FOLLOWERS - live,
         secs(waited),
-        dead_jobs as i64 - dead_pending - dead_failed,
         status.pending,
         status.delivered,
         status.failed,
@@ -460,34 +523,45 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
         dead.closed.load(Ordering::Relaxed),
         if closed_all { "" } else { " (some still open)" },
     );
-    println!("latency: dead inboxes by last error: {errors:?}");
-    if let Some(attempts) = attempts_by_state(&herald.dir.path().join("herald.db")).await {
-        println!("latency: jobs by (state, attempts) (raw SQL): {attempts:?}");
-    }
+    println!("latency: dead jobs by (state, attempts): {by_state:?}");
+    println!("latency: dead jobs by last error: {errors:?}");
     store.close().await;
     herald.peak_rss_mb()
 }
 
-/// The last error without its URL, so that errors group by kind.
+/// The last error without URLs, hosts and times, so that errors group by kind.
 fn error_kind(error: &str) -> String {
-    let words: Vec<&str> = error.split_whitespace().map(|w| if w.contains("://") { "<url>" } else { w }).collect();
+    let words: Vec<&str> = error
+        .split_whitespace()
+        .map(|w| match w {
+            _ if w.contains("://") => "<url>",
+            _ if !w.chars().all(|c| c.is_ascii_digit() || ".:-".contains(c)) => w,
+            _ if w.matches(':').count() >= 2 => "<time>",
+            _ if w.contains(':') => "<host:port>",
+            _ => "<date>",
+        })
+        .collect();
     words.join(" ")
 }
 
-/// Whether rescheduling burnt attempts: `Store` has no such summary, so this
-/// reads the table directly; `None` if the schema changed under it.
-async fn attempts_by_state(db: &Path) -> Option<Vec<(String, i64, i64)>> {
-    use sqlx::Row;
-    let url = format!("sqlite://{}?mode=ro", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.ok()?;
-    let rows = sqlx::query(
-        "SELECT state, attempts, COUNT(*) AS n FROM deliveries GROUP BY state, attempts ORDER BY state, attempts",
-    )
-    .fetch_all(&pool)
-    .await
-    .ok()?;
-    pool.close().await;
-    rows.iter().map(|r| Some((r.try_get("state").ok()?, r.try_get("attempts").ok()?, r.try_get("n").ok()?))).collect()
+/// CPU time (user + system) of process `pid` so far.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
+/// `getconf CLK_TCK`: the unit of /proc/<pid>/stat times (100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn aws_lc_signing_rate() -> f64 {
@@ -519,21 +593,27 @@ fn open_file_limit() -> String {
 #[tokio::main]
 async fn main() {
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    // herald signs with aws-lc-rs: its rate next to OpenSSL's tells whether
+    // the limit the script measured is the one herald runs into.
+    let aws_lc = aws_lc_signing_rate();
+    println!(
+        "aws-lc-rs RSA-2048 (herald's signer): {aws_lc:.0} signs/s on one core; x {cores} cores = {:.0}/s",
+        aws_lc * cores as f64
+    );
     let limit = match std::env::var("FANOUT_SIGN_LIMIT").ok().and_then(|l| l.parse::<f64>().ok()) {
         Some(limit) if limit > 0.0 => {
             println!("signing limit: {limit:.0} signs/s (FANOUT_SIGN_LIMIT)");
             limit
         }
         _ => {
-            let rate = aws_lc_signing_rate();
-            println!("signing limit: aws-lc-rs RSA-2048 {rate:.0} signs/s on one core x {cores} cores = {:.0}/s (FANOUT_SIGN_LIMIT unset)", rate * cores as f64);
-            rate * cores as f64
+            println!("signing limit: {:.0} signs/s (aws-lc-rs; FANOUT_SIGN_LIMIT unset)", aws_lc * cores as f64);
+            aws_lc * cores as f64
         }
     };
     println!("open files limit: {} (soft)", open_file_limit());
     let seed = std::env::var("FANOUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
 
-    let fanout = cpu(limit).await;
+    let fanout = cpu(limit, cores).await;
     match fanout.peak_rss_mb {
         Some(mb) => println!(
             "rss: herald serve peak RSS (VmHWM) {mb:.1} MB after the 10,000-inbox fan-out; ratio {:.2} (goal < 1.00: \

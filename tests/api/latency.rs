@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use herald::config::Settings;
 use herald::startup::Application;
-use herald::store::RemoteActorRow;
+use herald::store::{DeliveryState, RemoteActorRow};
 use tokio::net::{TcpListener, TcpStream};
 
 const HOSTS: usize = 30;
@@ -215,36 +215,55 @@ async fn slow_and_dead_hosts_do_not_hold_back_live_inboxes() {
         |events| dead_hosts.iter().all(|h| events.contains(&Event::DeadClosed(*h))),
     )
     .await;
-    let dead_port = format!(":{dead_port}/");
+    let dead_inboxes: Vec<&str> =
+        followers.iter().enumerate().filter(|(n, _)| is_dead(host_of(*n))).map(|(_, f)| f.inbox.as_str()).collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        // Outcomes are written after the sink saw them: wait until every
-        // live job is recorded delivered and each dead host shows an error
-        // (its probe timed out).
-        let status = store.queue_status().await.unwrap();
-        let recorded = dead_hosts.iter().all(|h| {
-            status.inboxes.iter().any(|(inbox, _, _, error)| inbox.contains(&format!("//{h}:")) && error.is_some())
+    let (status, dead_jobs) = loop {
+        // Outcomes are written just after the sinks saw them: wait until
+        // every live job is recorded delivered and every dead host's probe
+        // has its error recorded.
+        let status = store.queue_status(chrono::Utc::now()).await.unwrap();
+        let mut dead_jobs = Vec::new();
+        for inbox in &dead_inboxes {
+            dead_jobs.push((*inbox, store.inbox_jobs(inbox, 10).await.unwrap()));
+        }
+        let probed = dead_hosts.iter().all(|h| {
+            let host = format!("//{h}:");
+            dead_jobs.iter().any(|(inbox, jobs)| inbox.contains(&host) && jobs.iter().any(|j| j.last_error.is_some()))
         });
-        if (recorded && status.delivered >= live.len() as i64) || status.failed > 0 {
-            break status;
+        if (probed && status.delivered >= live.len() as i64) || status.failed > 0 {
+            break (status, dead_jobs);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "outcomes not recorded: {} of {} live jobs delivered, or no error on some dead host's jobs: {:?}",
+            "outcomes not recorded: {} of {} live jobs delivered, or no error on some dead host's jobs: {dead_jobs:?}",
             status.delivered,
             live.len(),
-            status.inboxes
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let dead_jobs: Vec<_> = status.inboxes.iter().filter(|(inbox, ..)| inbox.contains(&dead_port)).collect();
     assert_eq!(
         (status.pending, status.delivered, status.failed),
         (100, 200, 0),
-        "expected the 100 dead jobs pending and the 200 live ones delivered; per inbox: {:?}",
-        status.inboxes
+        "expected the 100 dead jobs pending and the 200 live ones delivered: {status:?}"
     );
-    assert_eq!(dead_jobs.len(), 100);
-    assert!(dead_jobs.iter().all(|(_, pending, failed, _)| (*pending, *failed) == (1, 0)), "{dead_jobs:?}");
+    for (inbox, jobs) in &dead_jobs {
+        assert!(
+            matches!(jobs.as_slice(), [job] if job.state == DeliveryState::Pending),
+            "{inbox}: expected one pending job: {jobs:?}"
+        );
+    }
+    // Rescheduled behind an open circuit, not retried: a dead host costs
+    // one attempt (its probe), not one per follower.
+    for host in &dead_hosts {
+        let prefix = format!("//{host}:");
+        let attempts: i64 = dead_jobs
+            .iter()
+            .filter(|(inbox, _)| inbox.contains(&prefix))
+            .flat_map(|(_, jobs)| jobs)
+            .map(|j| j.attempts)
+            .sum();
+        assert!(attempts <= 1, "{host}: {attempts} attempts counted on its jobs, expected only its probe's");
+    }
     let _ = stop.send(());
 }

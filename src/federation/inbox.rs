@@ -98,6 +98,11 @@ pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]
     let Some((id, kind)) = activity.id_and_kind() else {
         return Ok(StatusCode::ACCEPTED);
     };
+    // Mastodon's `invalid_origin?`: an actor speaks for its own host only, so
+    // no server can claim (and void) another server's activity ids.
+    if !same_host(id, actor_url.as_str()) {
+        return Err(InboxError::BadRequest(format!("activity id {id} is not on the actor's host")));
+    }
     let now = Utc::now();
     // A replayed or redelivered activity changes nothing.
     if !inbox.store.remember_activity(id, &actor.id, kind, now).await? {
@@ -133,7 +138,7 @@ async fn act(inbox: &Inbox, actor: &RemoteActorRow, activity: &Incoming, now: Da
             }
         }
         Incoming::Create(create) => {
-            if let Some(post) = create.object.post() {
+            if let Some(post) = create.object.post().filter(|p| same_host(&p.id, by)) {
                 if let Some(article) = our_article(inbox, post.in_reply_to.as_ref().map(Reference::id)) {
                     store.record_interaction(&post.id, &article, InteractionKind::Reply, by, now).await?;
                 }
@@ -141,7 +146,7 @@ async fn act(inbox: &Inbox, actor: &RemoteActorRow, activity: &Incoming, now: Da
         }
         Incoming::Update(update) => {
             // A reply edited: it counts for what it replies to now.
-            if let Some(post) = update.object.post() {
+            if let Some(post) = update.object.post().filter(|p| same_host(&p.id, by)) {
                 let now_replies_to = our_article(inbox, post.in_reply_to.as_ref().map(Reference::id));
                 match store.interaction_by(&post.id, by).await? {
                     Some((InteractionKind::Reply, article)) if now_replies_to.as_deref() != Some(article.as_str()) => {
@@ -278,7 +283,7 @@ async fn follow(inbox: &Inbox, actor: &RemoteActorRow, follow: &Follow, now: Dat
         return Ok(());
     }
     // One Accept per Follow id, so a repeated delivery of the same Follow is idempotent.
-    let accept = Accept::of(account.actor.as_str(), follow.clone());
+    let accept = Accept::of(account.actor.as_str(), follow.clone(), now);
     let accept = Outgoing {
         id: accept.envelope.id.clone(),
         kind: "Accept",
@@ -296,6 +301,12 @@ fn our_article(inbox: &Inbox, object: Option<&str>) -> Option<String> {
     let prefix = inbox.settings.channel.url("notes/");
     let key = object.strip_prefix(prefix.as_str())?;
     note::article_id_of(key.split(['/', '#']).next()?).map(|id| id.to_string())
+}
+
+/// Whether `id` is a URL on the same host (and port) as the URL `actor`.
+fn same_host(id: &str, actor: &str) -> bool {
+    let (Ok(id), Ok(actor)) = (Url::parse(id), Url::parse(actor)) else { return false };
+    id.host_str() == actor.host_str() && id.port_or_known_default() == actor.port_or_known_default()
 }
 
 /// The id of an object given inline or by reference.

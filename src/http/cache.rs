@@ -242,7 +242,6 @@ fn json(doc: &impl serde::Serialize) -> Vec<u8> {
 async fn note_or_tombstone(
     store: &Store,
     settings: &Settings,
-    snapshot: &Snapshot,
     article: &Article,
     negotiated: bool,
 ) -> Result<Representation, StoreError> {
@@ -252,8 +251,15 @@ async fn note_or_tombstone(
     } else {
         (StatusCode::GONE, json(&note::tombstone(&settings.channel, article)))
     };
-    let rep = Representation::new(status, ACTIVITY_JSON, doc, snapshot.changed_at, settings.feeds.max_age);
+    let rep = live(status, doc);
     Ok(if negotiated { rep.negotiated() } else { rep })
+}
+
+/// A document that changes without a publish (counts): validated by its
+/// ETag only and revalidated by caches on every use (the ETag keeps that
+/// cheap), so that no cache serves an old count.
+fn live(status: StatusCode, body: Vec<u8>) -> Representation {
+    Representation::new(status, ACTIVITY_JSON, body, Utc::now(), 0).etag_only()
 }
 
 async fn counts(store: &Store, id: &ArticleId) -> Result<note::Counts, StoreError> {
@@ -302,18 +308,18 @@ async fn build_lazy(
         },
         Key::ArticleNote(slug) => {
             let Some(article) = store.article_by_slug(slug).await? else { return Ok(None) };
-            let rep = note_or_tombstone(store, settings, snapshot, &article, true).await?;
+            let rep = note_or_tombstone(store, settings, &article, true).await?;
             return Ok(Some((Arc::new(rep), Some(article.id))));
         }
         Key::Note(id) => match store.article_by_id(id).await? {
-            Some(article) => Some(note_or_tombstone(store, settings, snapshot, &article, false).await?),
+            Some(article) => Some(note_or_tombstone(store, settings, &article, false).await?),
             None => None,
         },
         Key::NoteCollection(id, name) => match store.article_by_id(id).await? {
             Some(article) if article.is_published() => {
                 let total = counts(store, id).await?.get(name).unwrap_or(0);
                 let doc = note::interactions(&note::note_id(channel, id), name, total, true);
-                rep(StatusCode::OK, ACTIVITY_JSON, json(&doc))
+                Some(live(StatusCode::OK, json(&doc)))
             }
             _ => None,
         },
@@ -338,7 +344,7 @@ async fn build_lazy(
         }
         Key::Followers => {
             let total = store.follower_count().await?;
-            rep(StatusCode::OK, ACTIVITY_JSON, json(&note::counted_collection(&account.followers, total)))
+            Some(live(StatusCode::OK, json(&note::counted_collection(&account.followers, total))))
         }
         Key::Following => rep(StatusCode::OK, ACTIVITY_JSON, json(&note::counted_collection(&account.following, 0))),
         Key::NodeInfo => {

@@ -40,8 +40,9 @@ pub struct Representation {
     vary: HeaderValue,
     content_type: HeaderValue,
     cache_control: HeaderValue,
-    last_modified: HeaderValue,
-    modified: std::time::SystemTime,
+    /// `None` for documents validated by their ETag only.
+    last_modified: Option<HeaderValue>,
+    modified: Option<std::time::SystemTime>,
     /// ETag without quotes or suffix; every variant's ETag starts with it.
     tag: String,
     identity: Variant,
@@ -82,14 +83,25 @@ impl Representation {
             vary: HeaderValue::from_static("Accept-Encoding"),
             content_type: HeaderValue::from_static(content_type),
             cache_control,
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-                .expect("an HTTP date is a valid header value"),
-            modified,
+            last_modified: Some(
+                HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+                    .expect("an HTTP date is a valid header value"),
+            ),
+            modified: Some(modified),
             identity: Variant { body: body.into(), etag: etag("") },
             tag,
             gzip,
             brotli,
         }
+    }
+
+    /// Drops `Last-Modified`: for documents that change without a publish
+    /// (counts), whose whole-second dates could not tell two versions of
+    /// one second apart. Their ETag validates them.
+    pub fn etag_only(mut self) -> Self {
+        self.last_modified = None;
+        self.modified = None;
+        self
     }
 
     /// Marks a representation chosen by `Accept` (HTML or ActivityStreams at
@@ -125,7 +137,9 @@ impl Representation {
         let headers = response.headers_mut();
         headers.insert(ETAG, variant.etag.clone());
         headers.insert(CACHE_CONTROL, self.cache_control.clone());
-        headers.insert(LAST_MODIFIED, self.last_modified.clone());
+        if let Some(last_modified) = &self.last_modified {
+            headers.insert(LAST_MODIFIED, last_modified.clone());
+        }
         headers.insert(VARY, self.vary.clone());
         if !not_modified {
             headers.insert(CONTENT_TYPE, self.content_type.clone());
@@ -159,10 +173,12 @@ impl Representation {
                 matches!(suffix, Some("" | "-gz" | "-br"))
             });
         }
-        if let Some(since) = request.get(IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
+        if let (Some(since), Some(modified)) =
+            (request.get(IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()), self.modified)
+        {
             if let Ok(since) = httpdate::parse_http_date(since) {
                 // HTTP dates have whole seconds; compare at that precision.
-                let modified = httpdate::HttpDate::from(self.modified);
+                let modified = httpdate::HttpDate::from(modified);
                 return std::time::SystemTime::from(modified) <= since;
             }
         }

@@ -346,6 +346,11 @@ impl Store {
         self.record_outcomes(&[Outcome::Retry { id, at, status, error: error.to_owned() }], now).await
     }
 
+    /// Activities sent (kept when their jobs are deleted: the outbox's history).
+    pub async fn activity_count(&self) -> Result<i64, StoreError> {
+        self.count("SELECT COUNT(*) AS n FROM activities").await
+    }
+
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.
     pub async fn retry_all_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending'")

@@ -247,6 +247,15 @@ impl Store {
         second: Option<&str>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The Follow ids of the ended follows are forgotten: some servers
+        // (Misskey) send the same Follow id when the actor follows again.
+        let forget =
+            format!("DELETE FROM received_activities WHERE id IN (SELECT follow_id FROM followers WHERE {condition})");
+        let mut query = sqlx::query(&forget).bind(first);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        query.execute(&mut *tx).await?;
         let sql = format!("DELETE FROM followers WHERE {condition}");
         let mut query = sqlx::query(&sql).bind(first);
         if let Some(second) = second {

@@ -153,3 +153,52 @@ async fn a_retracted_article_s_note_answers_410_with_a_tombstone() {
     let (_, outbox) = json(&app, "/users/news/outbox", AS2).await;
     assert_eq!(outbox["totalItems"], 3);
 }
+
+#[tokio::test]
+async fn a_profile_change_or_a_move_is_announced_to_followers_once() {
+    use herald::config::Settings;
+    use herald::federation::profile::announce_changes;
+    use herald::store::{RemoteActorRow, Store};
+
+    // Arrange: a first start records the actor's version; then a follower.
+    let app = spawn_app().await;
+    let env = crate::common::test_env(app.dir.path());
+    let settings = |extra: &[(&str, &str)]| {
+        let mut env = env.clone();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Settings::load_with_env(None, env).unwrap()
+    };
+    let store: &Store = &app.store;
+    let follower = RemoteActorRow {
+        id: "https://m.example/users/a".into(),
+        inbox: "https://m.example/users/a/inbox".into(),
+        shared_inbox: Some("https://m.example/inbox".into()),
+        key_id: String::new(),
+        public_pem: String::new(),
+        fetched_at: chrono::Utc::now(),
+    };
+    store.import_followers(&[follower], chrono::Utc::now()).await.unwrap();
+    let now = chrono::Utc::now();
+    let unchanged = announce_changes(store, &settings(&[]), now).await.unwrap();
+    assert_eq!((unchanged.update, unchanged.moved), (0, 0), "nothing changed since the start");
+
+    // Act: a new display name, twice; then a move.
+    let renamed = settings(&[("HERALD_FEDERATION__DISPLAY_NAME", "Le Journal")]);
+    let first = announce_changes(store, &renamed, now).await.unwrap();
+    let again = announce_changes(store, &renamed, now).await.unwrap();
+    let moved = settings(&[
+        ("HERALD_FEDERATION__DISPLAY_NAME", "Le Journal"),
+        ("HERALD_FEDERATION__MOVED_TO", "https://new.example/users/journal"),
+    ]);
+    let first_move = announce_changes(store, &moved, now).await.unwrap();
+    let second_move = announce_changes(store, &moved, now).await.unwrap();
+
+    // Assert: one Update per change, one Move per target, to the shared inbox.
+    assert_eq!((first.update, again.update), (1, 0));
+    assert_eq!((first_move.update, first_move.moved), (1, 1), "movedTo changes the actor too");
+    assert_eq!((second_move.update, second_move.moved), (0, 0));
+    let jobs = store.inbox_jobs("https://m.example/inbox", 10).await.unwrap();
+    let ids: Vec<&str> = jobs.iter().map(|j| j.activity_id.as_str()).collect();
+    assert_eq!(ids.iter().filter(|id| id.contains("/users/news#updates/")).count(), 2, "{ids:?}");
+    assert_eq!(ids.iter().filter(|id| id.contains("/users/news#moves/")).count(), 1, "{ids:?}");
+}

@@ -2,7 +2,7 @@
 
 use chrono::{TimeDelta, Utc};
 use herald::config::Settings;
-use herald::store::{Outgoing, RemoteActorRow, Store};
+use herald::store::{Outcome, Outgoing, RemoteActorRow, Store};
 
 async fn store_with_followers(dir: &std::path::Path, inboxes: usize) -> Store {
     let env = crate::common::test_env(dir);
@@ -75,4 +75,61 @@ async fn a_host_failing_on_seven_different_days_becomes_unavailable_until_it_ans
     assert!(store.host_health("down.example").await.unwrap().unwrap().unavailable_since.is_some());
     store.record_host_success("down.example").await.unwrap();
     assert_eq!(store.host_health("down.example").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn old_delivered_and_failed_jobs_are_deleted_but_their_activities_stay() {
+    // Arrange: one activity to 3 inboxes: one delivered, one failed, one pending.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_followers(dir.path(), 6).await;
+    let then = Utc::now() - TimeDelta::days(40);
+    store.enqueue_to_followers(&activity("old"), then).await.unwrap();
+    let lock = TimeDelta::seconds(60);
+    let jobs = store.claim_deliveries(then, lock, 3).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let outcomes = [
+        Outcome::Delivered { id: jobs[0].id, status: 202 },
+        Outcome::Failed { id: jobs[1].id, status: Some(403), error: "answered 403".into() },
+        Outcome::Retry { id: jobs[2].id, at: then, status: None, error: "timeout".into() },
+    ];
+    store.record_outcomes(&outcomes, then).await.unwrap();
+
+    // Act: delivered kept 7 days, failed 30.
+    let now = Utc::now();
+    let (delivered, failed) =
+        store.purge_deliveries(now - TimeDelta::days(7), now - TimeDelta::days(30)).await.unwrap();
+
+    // Assert: the pending job and the activity remain.
+    assert_eq!((delivered, failed), (1, 1));
+    let status = store.queue_status(now).await.unwrap();
+    assert_eq!((status.pending, status.delivered, status.failed), (1, 0, 0));
+    assert_eq!(status.oldest_pending.map(|t| t.timestamp()), Some(then.timestamp()));
+    assert_eq!(store.activity_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_queue_summary_lists_at_most_twenty_inboxes_and_the_open_circuits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_followers(dir.path(), 60).await;
+    let now = Utc::now();
+    assert_eq!(store.enqueue_to_followers(&activity("a"), now).await.unwrap(), 30);
+    store.record_host_failure("s3.example", now, Some(now + TimeDelta::seconds(60))).await.unwrap();
+    // A circuit opening moves the host's pending jobs to its end, attempts untouched.
+    assert_eq!(store.defer_host("https://s3.example/", now + TimeDelta::seconds(60)).await.unwrap(), 1);
+
+    let status = store.queue_status(now).await.unwrap();
+    assert_eq!(status.pending, 30);
+    assert_eq!(status.inboxes.len(), 20);
+    assert_eq!(status.hosts.len(), 1);
+    assert_eq!(status.hosts[0].host, "s3.example");
+    let jobs = store.inbox_jobs("https://s3.example/inbox", 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].attempts, 0);
+    assert!(jobs[0].next_attempt_at > now);
+    assert!(store
+        .claim_deliveries(now, TimeDelta::seconds(60), 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|j| !j.inbox.contains("s3.")));
 }

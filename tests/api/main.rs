@@ -12,6 +12,7 @@ mod feeds;
 mod golden;
 mod inbox;
 mod interop;
+mod latency;
 mod publish;
 mod queue;
 mod validators;

@@ -66,6 +66,10 @@ pub fn backoff_with_jitter(attempt: u32, fraction: f64) -> Duration {
     backoff(attempt) + Duration::from_secs_f64(spread * fraction.clamp(0.0, 1.0))
 }
 
+/// Hosts remembered while idle (whether they answered, their circuit) before
+/// the idle ones are forgotten.
+const MAX_IDLE_HOSTS: usize = 4096;
+
 /// The longest a circuit stays open.
 pub const MAX_CIRCUIT: TimeDelta = TimeDelta::hours(1);
 
@@ -117,6 +121,18 @@ struct State {
     hosts: HashMap<String, Host>,
     /// Hosts with queued jobs, in the order they get a turn.
     ready: VecDeque<String>,
+}
+
+impl State {
+    /// Jobs in flight, plus those queued behind a host with a free slot.
+    fn runnable(&self, per_host: usize) -> usize {
+        self.in_flight
+            + self
+                .hosts
+                .values()
+                .map(|h| h.queue.len().min(h.limit(per_host).saturating_sub(h.in_flight)))
+                .sum::<usize>()
+    }
 }
 
 #[derive(Default)]
@@ -179,9 +195,14 @@ impl Engine {
         // Not aborted with the engine: it ends once the last outcome is written.
         tokio::spawn(record_outcomes(self.store.clone(), received));
         let mut tasks = JoinSet::new();
-        // Claimed jobs in hand at most: the in-flight cap plus a backlog so
-        // that a freed slot finds a job without waiting for a claim.
+        // Jobs that can start soon (in flight, or queued behind a host with a
+        // free slot) are kept at the in-flight cap plus a backlog, so that a
+        // freed slot finds a job without waiting for a claim. Jobs queued
+        // behind a saturated or silent host do not count: they must not stop
+        // the claiming of other hosts' jobs. They are bounded by `hard_cap`
+        // (a few hundred bytes each; their locks are renewed while they wait).
         let cap = self.settings.max_in_flight + self.settings.max_in_flight / 2;
+        let hard_cap = self.settings.max_in_flight.saturating_mul(16).max(cap);
         let batch = (self.settings.max_in_flight / 4).max(1);
         let renew_every =
             (self.settings.lock / 3).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(200));
@@ -194,7 +215,11 @@ impl Engine {
             }
             let queued = self.notify.notified();
             let finished = self.shared.finished.notified();
-            let room = cap.saturating_sub(self.state().held.len());
+            let room = {
+                let state = self.state();
+                cap.saturating_sub(state.runnable(self.settings.per_host))
+                    .min(hard_cap.saturating_sub(state.held.len()))
+            };
             let mut full = false;
             if room >= batch.min(cap) {
                 match self.claim(room, &outcomes).await {
@@ -244,6 +269,10 @@ impl Engine {
             self.store.unhealthy_hosts().await?.into_iter().map(|h| (h.host.clone(), h)).collect();
         reload_key(&self.store, &self.client).await;
         let mut state = self.state();
+        if state.hosts.len() > MAX_IDLE_HOSTS {
+            // Forget idle hosts (they start again with a single probe).
+            state.hosts.retain(|_, h| !h.queue.is_empty() || h.in_flight > 0 || h.open_until.is_some_and(|t| t > now));
+        }
         for host in state.hosts.values_mut() {
             host.on_record = false;
         }

@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -241,6 +241,8 @@ struct Herald {
     dir: TempDir,
     config: PathBuf,
     log: PathBuf,
+    /// The settings the child runs with (its file and our environment).
+    settings: Settings,
 }
 
 impl Herald {
@@ -262,7 +264,8 @@ impl Herald {
             ),
         )
         .expect("write the config");
-        let store = store(&config).await;
+        let settings = Settings::load(Some(&config)).expect("settings");
+        let store = Store::connect(&settings.database).await.expect("open the database");
         store.import_followers(followers, chrono::Utc::now()).await.expect("import followers");
         store.close().await;
 
@@ -278,7 +281,7 @@ impl Herald {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start herald serve");
-        let mut herald = Self { child, dir, config, log };
+        let mut herald = Self { child, dir, config, log, settings };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !client
@@ -322,6 +325,17 @@ impl Herald {
         start
     }
 
+    /// The delivery settings that matter here, as `key=value`.
+    fn delivery(&self) -> String {
+        let d = &self.settings.delivery;
+        format!(
+            "max_in_flight={} per_host_in_flight={} request_timeout_ms={}",
+            d.max_in_flight,
+            d.per_host,
+            d.request_timeout.as_millis()
+        )
+    }
+
     /// Peak resident set size so far, in MB (`VmHWM`).
     fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -350,11 +364,6 @@ impl Drop for Herald {
 }
 
 /// A second connection to herald's database, as `herald queue` opens it.
-async fn store(config: &Path) -> Store {
-    let settings = Settings::load(Some(config)).expect("settings");
-    Store::connect(&settings.database).await.expect("open the database")
-}
-
 /// Waits until `done` holds or `deadline` passes; returns whether it held.
 async fn until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
     while !done() {
@@ -388,12 +397,12 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
     let followers: Vec<_> = (0..FOLLOWERS).map(|n| follower(host(n), port, n)).collect();
     let herald = Herald::start(&followers, "").await;
     let pid = herald.child.id().to_string();
-    let cpu_before = (cpu_time(&pid), cpu_time("self"));
+    let cpu_before = (cpu_time(&pid), cpu_time("self"), machine_busy());
 
     let start = herald.publish().await;
     let published = start.elapsed();
     let all = until(start + SCENARIO_CAP, || tally.distinct() >= FOLLOWERS).await;
-    let cpu_used = (cpu_time(&pid), cpu_time("self"));
+    let cpu_used = (cpu_time(&pid), cpu_time("self"), machine_busy());
     let end = tally.last().unwrap_or(start);
     let delivered = tally.distinct();
     let total = end.saturating_duration_since(start);
@@ -402,6 +411,7 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
         (Some(first), Some(last)) if last > first => (delivered.saturating_sub(1)) as f64 / secs(last - first),
         _ => 0.0,
     };
+    println!("cpu: herald {}", herald.delivery());
     println!(
         "cpu: {delivered}/{FOLLOWERS} distinct inboxes on {HOSTS} hosts (127.0.1.1-{HOSTS}, one port: \
          per_host_in_flight caps one host:port) in {:.2} s from `herald publish` = {rate:.0} deliveries/s \
@@ -413,17 +423,20 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
         if all { String::new() } else { format!("; GAVE UP after {} s", SCENARIO_CAP.as_secs()) },
         rate / limit,
     );
-    if let ((Some(h0), Some(s0)), (Some(h1), Some(s1))) = (cpu_before, cpu_used) {
-        let herald_cpu = h1.saturating_sub(h0);
+    if let ((Some(h0), Some(s0), Some(m0)), (Some(h1), Some(s1), Some(m1))) = (cpu_before, cpu_used) {
+        let (herald_cpu, sinks_cpu) = (h1.saturating_sub(h0), s1.saturating_sub(s0));
+        let (busy, all) = (m1.0.saturating_sub(m0.0), m1.1.saturating_sub(m0.1));
         println!(
             "cpu: CPU time during the fan-out: herald serve {:.2} s ({:.3} ms per delivery; one signature is {:.3} ms \
-             at the signing limit per core), sinks (this process) {:.2} s; wall {:.2} s x {cores} cores = {:.2} s",
+             at the signing limit per core), sinks (this process) {:.2} s, other processes {:.2} s, idle {:.2} s \
+             (of {:.2} s = wall x {cores} cores)",
             secs(herald_cpu),
             secs(herald_cpu) * 1e3 / delivered.max(1) as f64,
             1e3 * cores as f64 / limit,
-            secs(s1.saturating_sub(s0)),
-            secs(total),
-            secs(total) * cores as f64,
+            secs(sinks_cpu),
+            secs(busy.saturating_sub(herald_cpu + sinks_cpu)),
+            secs(all.saturating_sub(busy)),
+            secs(all),
         );
     }
     if herald.log_lines() > 0 {
@@ -452,6 +465,7 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     let timeout_ms = LATENCY_REQUEST_TIMEOUT.as_millis();
     let herald = Herald::start(&followers, &format!("request_timeout_ms = {timeout_ms}\n")).await;
 
+    println!("latency: herald {}", herald.delivery());
     let start = herald.publish().await;
     let all = until(start + SCENARIO_CAP, || tally.distinct() >= live).await;
     let reached = tally.distinct();
@@ -470,6 +484,10 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
 
     let quantile = |q| tally.quantile(start, q, live).map_or(f64::NAN, secs);
     let first_closed = dead.first_closed();
+    let gave_up = match since(start, first_closed) {
+        Some(t) => format!("{:.2} s", secs(t)),
+        None => "no time yet (none had timed out)".into(),
+    };
     println!(
         "latency: live inboxes reached by 50 % {:.2} s, 90 % {:.2} s, 99 % {:.2} s, 100 % {:.2} s; herald first gave up \
          on a dead host at {}, with {} live inboxes reached by then",
@@ -477,7 +495,7 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
         quantile(0.9),
         quantile(0.99),
         quantile(1.0),
-        since(start, first_closed).map_or_else(|| "-".into(), |t| format!("{:.2} s", secs(t))),
+        gave_up,
         first_closed.map_or(reached, |at| tally.reached_before(at)),
     );
 
@@ -488,7 +506,7 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     until(settle, || false).await;
     let closed_all = until(settle + LATENCY_REQUEST_TIMEOUT, || dead.open() == 0).await;
     let waited = live_done.elapsed();
-    let store = store(&herald.config).await;
+    let store = Store::connect(&herald.settings.database).await.expect("open the database");
     let status = store.queue_status(chrono::Utc::now()).await.expect("queue status");
     // Each dead job, read as `herald queue --inbox` reads it.
     let dead_marker = format!(":{dead_port}/");
@@ -535,6 +553,7 @@ fn error_kind(error: &str) -> String {
         .split_whitespace()
         .map(|w| match w {
             _ if w.contains("://") => "<url>",
+            _ if w.chars().all(|c| c.is_ascii_digit()) => w,
             _ if !w.chars().all(|c| c.is_ascii_digit() || ".:-".contains(c)) => w,
             _ if w.matches(':').count() >= 2 => "<time>",
             _ if w.contains(':') => "<host:port>",
@@ -553,15 +572,30 @@ fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
 }
 
-/// `getconf CLK_TCK`: the unit of /proc/<pid>/stat times (100 on Linux).
+/// The machine's (busy, total) CPU time so far, all cores, from /proc/stat.
+fn machine_busy() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).map(|t| t.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let time = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks());
+    Some((time(total - idle), time(total)))
+}
+
+/// `getconf CLK_TCK`: the unit of /proc times (100 on Linux), asked once.
 fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 fn aws_lc_signing_rate() -> f64 {

@@ -69,7 +69,7 @@ impl Application {
         crate::federation::profile::announce_changes(&store, &settings, chrono::Utc::now())
             .await
             .context("queueing the account's profile changes to followers")?;
-        let cache = Arc::new(SiteCache::build(store.clone(), settings.clone()).await.context("rendering the site")?);
+        let cache = Arc::new(SiteCache::build(store.clone(), settings.clone(), client.clone()).await.context("rendering the site")?);
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;

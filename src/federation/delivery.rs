@@ -25,8 +25,8 @@
 //!   twice; receivers deduplicate activities by id.
 //!
 //! Outcomes (Mastodon's rules): 2xx delivered; 410 Gone drops the followers
-//! behind that inbox; 429, 5xx, timeouts and network errors are retried; any
-//! other 4xx is permanent. Attempt n waits n⁴ + 15 s plus up to n⁴/2 of
+//! behind that inbox; 401, 408, 429, 5xx, timeouts and network errors are
+//! retried; any other 4xx is permanent. Attempt n waits n⁴ + 15 s plus up to n⁴/2 of
 //! random jitter (so a recovered host is not hit by every retry at once), or
 //! the server's `Retry-After` if longer. A host whose deliveries failed on 7
 //! different days (Mastodon's rule) is unavailable: its jobs are dropped
@@ -488,8 +488,14 @@ impl Attempt {
                 }
                 (failed(Some(410), "410 Gone".into()), HostSignal::Answered, None)
             }
+            // Mastodon's `response_error_unsalvageable?`: 401 (a key being
+            // rotated, a signature checked against a stale key), 408 and 429
+            // are worth another try, like 5xx.
             Delivered::Status(status, retry_after)
-                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
+                if matches!(
+                    status,
+                    StatusCode::UNAUTHORIZED | StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+                ) || status.is_server_error() =>
             {
                 let outcome = self.retry(job, Some(status.as_u16()), retry_after, format!("answered {status}"));
                 (outcome, HostSignal::Failing, retry_after)

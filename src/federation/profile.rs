@@ -34,7 +34,8 @@ pub struct Announced {
 #[tracing::instrument(skip_all, err)]
 pub async fn announce_changes(store: &Store, settings: &Settings, now: DateTime<Utc>) -> Result<Announced, StoreError> {
     let (channel, account) = (&settings.channel, &settings.account);
-    let Some((key, created)) = store.actor_key().await? else { return Ok(Announced::default()) };
+    let Some((key, _)) = store.actor_key().await? else { return Ok(Announced::default()) };
+    let created = store.account_created().await?.unwrap_or_else(Utc::now);
     let doc = actor::actor(channel, account, &key.public_pem, created);
     let version = short_hash(doc.to_string().as_bytes());
     let update = ActorUpdate::of(&doc, account.actor.as_str(), &version);

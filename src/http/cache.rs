@@ -20,6 +20,7 @@ use super::representation::Representation;
 use crate::article::{Article, ArticleId, Slug, Tag};
 use crate::config::Settings;
 use crate::error::StoreError;
+use crate::federation::client::Client;
 use crate::federation::{self, discovery, ACTIVITY_JSON};
 use crate::render::note;
 use crate::render::{self, Format, Scope};
@@ -83,13 +84,18 @@ pub struct SiteCache {
     rebuild: tokio::sync::Mutex<()>,
     /// The last invalidation applied (see [`SiteCache::refresh`]).
     invalidated: AtomicI64,
+    /// The actor document, with the public key it shows: always the key
+    /// the client signs with, so that a server fetching the key to check a
+    /// delivery (after `herald key rotate`, say) finds the one that signed it.
+    actor: Mutex<Option<(String, Arc<Representation>)>>,
+    client: Client,
     store: Store,
     settings: Arc<Settings>,
 }
 
 impl SiteCache {
     /// Builds the first snapshot.
-    pub async fn build(store: Store, settings: Arc<Settings>) -> Result<Self, StoreError> {
+    pub async fn build(store: Store, settings: Arc<Settings>, client: Client) -> Result<Self, StoreError> {
         let invalidated = AtomicI64::new(store.last_invalidation().await?);
         let state = store.site_state().await?;
         let snapshot = build_snapshot(&store, &settings, state).await?;
@@ -97,6 +103,8 @@ impl SiteCache {
             current: ArcSwap::from_pointee(snapshot),
             rebuild: tokio::sync::Mutex::new(()),
             invalidated,
+            actor: Mutex::new(None),
+            client,
             store,
             settings,
         })
@@ -128,6 +136,26 @@ impl SiteCache {
         tracing::info!(revision = state.revision, "site rebuilt");
         self.current.store(Arc::new(snapshot));
         Ok(true)
+    }
+
+    /// The actor, showing the key the client signs with right now.
+    async fn actor(&self) -> Result<Option<Arc<Representation>>, StoreError> {
+        let pem = self.client.public_pem();
+        if let Some((shown, rep)) = self.actor.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if *shown == pem {
+                return Ok(Some(rep.clone()));
+            }
+        }
+        let Some(created) = self.store.account_created().await? else { return Ok(None) };
+        let (channel, account) = (&self.settings.channel, &self.settings.account);
+        let doc = federation::actor::actor(channel, account, &pem, created);
+        let changed_at = self.current.load().changed_at;
+        let rep = Arc::new(
+            Representation::new(StatusCode::OK, ACTIVITY_JSON, json(&doc), changed_at, self.settings.feeds.max_age)
+                .negotiated(),
+        );
+        *self.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some((pem, rep.clone()));
+        Ok(Some(rep))
     }
 
     fn evict<'a>(&self, invalidations: impl Iterator<Item = &'a Invalidation>) {
@@ -178,6 +206,9 @@ impl SiteCache {
     /// is there (unknown slug, tag without articles); such misses are not
     /// kept, so probing random URLs cannot fill memory.
     pub async fn lazy(&self, key: Key) -> Result<Option<Arc<Representation>>, StoreError> {
+        if key == Key::Actor {
+            return self.actor().await;
+        }
         let snapshot = self.current.load_full();
         if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).built.get(&key) {
             return Ok(Some(hit.clone()));
@@ -323,11 +354,8 @@ async fn build_lazy(
             }
             _ => None,
         },
-        Key::Actor => {
-            let Some((key, created)) = store.actor_key().await? else { return Ok(None) };
-            let doc = federation::actor::actor(channel, account, &key.public_pem, created);
-            rep(StatusCode::OK, ACTIVITY_JSON, json(&doc)).map(negotiated)
-        }
+        // Served by `SiteCache::actor`.
+        Key::Actor => None,
         Key::Profile => rep(StatusCode::OK, HTML, render::html::profile(channel, account)).map(negotiated),
         Key::Outbox(None) => {
             let total = store.published_count().await?;

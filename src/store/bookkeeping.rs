@@ -137,6 +137,8 @@ impl Store {
             .map(|r| r.try_get("value"))
             .transpose()?;
         if stored.as_deref() == Some(value) {
+            // Ended here, not left to the drop: the write lock goes now.
+            tx.rollback().await?;
             return Ok(0);
         }
         sqlx::query(

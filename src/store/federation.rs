@@ -25,6 +25,14 @@ impl Store {
         .transpose()
     }
 
+    /// When the account came to be: its first key's creation (the actor's
+    /// `published`, unchanged by key rotations).
+    pub async fn account_created(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query("SELECT MIN(created_at) AS t FROM actor_keys").fetch_all(&self.pool).await?;
+        let raw: Option<String> = rows.into_iter().next().map(|r| r.try_get("t")).transpose()?.flatten();
+        raw.map(|t| parse_time("actor_keys", &t)).transpose()
+    }
+
     /// Stores `key` as the current key unless one exists already (another
     /// instance may have raced us), and returns the current one.
     #[tracing::instrument(skip_all, err)]

@@ -74,10 +74,27 @@ impl Peer {
 
     /// Waits (at most 30 s) until alice has accepted an activity matching `matches`.
     async fn await_received(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        match self.await_verdict(what, |a| matches(a), |_| false).await {
+            Ok(found) | Err(found) => found,
+        }
+    }
+
+    /// Waits (at most 30 s) for Fedify's verdict on an activity: `Ok` with
+    /// the `received` entry matching `accepted`, or `Err` with the first
+    /// `rejected` entry matching `refused`.
+    async fn await_verdict(
+        &self,
+        what: &str,
+        accepted: impl Fn(&Value) -> bool,
+        refused: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(found) = self.list("received").await.into_iter().find(|a| matches(a)) {
-                return found;
+            if let Some(found) = self.list("received").await.into_iter().find(|a| accepted(a)) {
+                return Ok(found);
+            }
+            if let Some(found) = self.list("rejected").await.into_iter().find(|d| refused(d)) {
+                return Err(found);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -156,6 +173,130 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 
     // Everything herald sent passed Fedify's own signature verification.
     assert_eq!(peer.list("rejected").await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_a_fedify_follower_accepts_the_actor_update_and_the_next_create() {
+    // Arrange: alice follows; herald's Accept makes Fedify cache the old key.
+    let Some(peer) = Peer::start() else { return };
+    let app = spawn_reachable_app().await;
+    let actor = format!("{}/users/news", app.address);
+    let host = app.address.trim_start_matches("http://").to_owned();
+    peer.control("/control/follow", json!({ "handle": format!("acct:news@{host}") })).await;
+    let accept = peer.await_received("Accept", |a| a["type"] == "Accept").await;
+    await_followers(&app, 1).await;
+    let old_pem = served_key(&app).await;
+    assert_same_key(&accept, &old_pem, "the Accept, before the rotation");
+
+    // Act: the operator rotates the key with the real CLI.
+    let rotate = app.herald(&["key", "rotate"]);
+    assert!(rotate.status.success(), "{rotate:?}");
+
+    // Assert: the actor serves a new key, and herald told alice with an
+    // Update of its actor carrying that key, which Fedify verified.
+    let new_pem = await_served_key_other_than(&app, &old_pem).await;
+    let is_actor_update = |a: &Value| a["raw"]["type"] == "Update" && a["raw"]["object"]["id"] == actor.as_str();
+    let update = match peer.await_verdict("an Update of herald's actor", is_actor_update, is_actor_update).await {
+        Ok(update) => update,
+        Err(refused) => panic!("{}", explain_refused_update(&refused, &old_pem, &new_pem)),
+    };
+    assert_eq!(update["actor"], actor.as_str(), "{update:#}");
+    let sent = &update["raw"]["object"];
+    assert_eq!(sent["type"], "Service", "{update:#}");
+    assert_eq!(sent["publicKey"]["id"], format!("{actor}#main-key"), "{update:#}");
+    assert_eq!(
+        sent["publicKey"]["publicKeyPem"],
+        new_pem.as_str(),
+        "the Update carries a key other than the one served"
+    );
+    assert_ne!(sent["publicKey"]["publicKeyPem"], old_pem.as_str(), "the Update carries the retired key");
+    // As Fedify parsed it, too.
+    let parsed_pem = update["object"]["publicKey"]["publicKeyPem"].as_str().unwrap_or_default();
+    assert_eq!(normalized(parsed_pem), normalized(&new_pem), "Fedify's reading of the Update: {update:#}");
+    // The old key may have leaked: nothing sent after the rotation may be
+    // signed with it, the Update included.
+    assert_same_key(&update, &new_pem, "the Update of the actor");
+
+    // The next post is verified with the new key (Fedify drops its cached
+    // old key when a signature fails with it, or already did for the Update).
+    app.write_content("interop-breve.md", NEW);
+    publish(&app);
+    let create = peer
+        .await_received("the Create of the new article", |a| {
+            a["type"] == "Create" && serde_json::to_string(&a["object"]).unwrap().contains("Brève d’interopérabilité")
+        })
+        .await;
+    assert_same_key(&create, &new_pem, "the Create after the rotation");
+
+    // Once: one Update of the actor reached alice's server, and Fedify
+    // refused nothing herald sent.
+    let updates = peer
+        .list("deliveries")
+        .await
+        .into_iter()
+        .filter(|d| d["activity_type"] == "Update" && d["raw"]["object"]["id"] == actor.as_str())
+        .count();
+    assert_eq!(updates, 1, "deliveries: {:#?}", peer.list("deliveries").await);
+    assert_eq!(peer.list("rejected").await, Vec::<Value>::new());
+}
+
+/// The `publicKeyPem` of herald's actor, as served to ActivityPub clients.
+async fn served_key(app: &TestApp) -> String {
+    let response = app.get_with("/users/news", &[("accept", "application/activity+json")]).await;
+    assert_eq!(response.status(), 200);
+    let actor: Value = response.json().await.unwrap();
+    actor["publicKey"]["publicKeyPem"].as_str().unwrap().to_owned()
+}
+
+/// Waits (at most 10 s) for the running server to serve a key other than `old`.
+async fn await_served_key_other_than(app: &TestApp, old: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let pem = served_key(app).await;
+        if pem != old {
+            return pem;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/users/news still serves the old key after `herald key rotate`"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Why Fedify refused the Update of the actor, from its own record of the
+/// request: the key it held once it had given up.
+fn explain_refused_update(refused: &Value, old_pem: &str, new_pem: &str) -> String {
+    let held = normalized(refused["key_pem"].as_str().unwrap_or_default());
+    let why = if held == normalized(old_pem) {
+        "the signature failed with the cached (old) key, Fedify fetched the keyId again and herald still \
+         served the OLD key: herald signed with the new key before /users/news served it"
+    } else if held == normalized(new_pem) {
+        "Fedify held the new key and the signature still failed: see the signing string in sig_log"
+    } else {
+        "Fedify could not get a usable key: see sig_log"
+    };
+    format!(
+        "Fedify refused herald's Update of its actor ({} {}): {why}.\nFedify's signature log: {:#}\nThe delivery: {refused:#}",
+        refused["status"], refused["response"], refused["sig_log"]
+    )
+}
+
+/// Asserts that Fedify verified `received` with the key `pem` (see
+/// `signature` in tests/interop/README.md).
+fn assert_same_key(received: &Value, pem: &str, what: &str) {
+    let signature = &received["signature"];
+    let verified_with = signature["key_pem"].as_str().unwrap_or_default();
+    assert_eq!(
+        normalized(verified_with),
+        normalized(pem),
+        "Fedify did not verify {what} with the expected key; its signature check: {signature:#}"
+    );
+}
+
+/// A PEM without its line breaks: Fedify re-encodes the keys it parses.
+fn normalized(pem: &str) -> String {
+    pem.split_whitespace().collect()
 }
 
 fn follow_id_of(accept: &Value) -> String {

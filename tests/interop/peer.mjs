@@ -30,7 +30,9 @@ import {
   createFederation,
   Create,
   Delete,
+  CryptographicKey,
   Endpoints,
+  exportSpki,
   Follow,
   generateCryptoKeyPair,
   isActor,
@@ -50,6 +52,8 @@ const USERNAME = "alice";
 // too, otherwise LogTape prints an info line through console.info (= stdout).
 // ---------------------------------------------------------------------------
 const logLevel = process.env.PEER_LOG_LEVEL || "warning";
+/** Per-request data shared between the HTTP adapter, inbox listeners and logs. */
+const requestStore = new AsyncLocalStorage();
 const stderrSink = (record) => {
   // alice has only an RSA key (like a Mastodon account), so Fedify warns on
   // every send that it cannot add an Ed25519 Object Integrity Proof.  That is
@@ -60,11 +64,30 @@ const stderrSink = (record) => {
   ) return;
   process.stderr.write(defaultTextFormatter(record));
 };
+// Fedify's signature checking of an inbox POST (key found in cache, fetched,
+// "cached key failed, retrying with a fresh one", or why it failed), kept
+// with the request so that received, rejected and deliveries entries say how
+// the signature was checked.  These are debug records: this sink sees them
+// whatever PEER_LOG_LEVEL is.
+const sigLogSink = (record) => {
+  const store = requestStore.getStore();
+  if (store == null) return;
+  store.sigLog.push(
+    record.message.map((part, i) =>
+      i % 2 === 0 || typeof part === "string"
+        ? part
+        : part?.href ?? JSON.stringify(part)
+    ).join(""),
+  );
+};
 await configure({
   contextLocalStorage: new AsyncLocalStorage(),
-  sinks: { stderr: stderrSink },
+  sinks: { stderr: stderrSink, sigLog: sigLogSink },
   loggers: [
     { category: "fedify", lowestLevel: logLevel, sinks: ["stderr"] },
+    // Records below logLevel reach only sigLog: a parent's sinks apply its
+    // own lowestLevel (LogTape 0.8 Logger.getSinks).
+    { category: ["fedify", "sig"], lowestLevel: "debug", sinks: ["sigLog"] },
     { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
   ],
 });
@@ -86,9 +109,6 @@ const deliveries = [];
 const followsById = new Map();
 /** Latest follow id per followed actor id. */
 const followIdByActor = new Map();
-
-/** Per-request data shared between the HTTP adapter and inbox listeners. */
-const requestStore = new AsyncLocalStorage();
 
 // alice's key pair, generated at start.  RSASSA-PKCS1-v1_5 is what Fedify (and
 // Mastodon) use for draft-cavage HTTP Signatures and RsaSignature2017.
@@ -120,8 +140,13 @@ await new Promise((resolve, reject) => {
 const port = server.address().port;
 origin = `http://${HOST}:${port}`;
 
+// Fedify keeps the public keys it fetched here (KvKeyCache, under the
+// ["_fedify", "publicKey", keyId] prefix), which is how a received entry can
+// say which key verified it.
+const kv = new MemoryKvStore();
+
 federation = createFederation({
-  kv: new MemoryKvStore(),
+  kv,
   // No `queue`: outgoing activities are sent immediately inside
   // ctx.sendActivity() (which then throws on delivery failure), and incoming
   // activities are dispatched to the listeners before the inbox responds.
@@ -173,6 +198,23 @@ federation.setObjectDispatcher(
   },
 );
 
+// The key Fedify holds for keyId (SPKI PEM), or null.  Fedify only caches a
+// key it fetched and could use (src/sig/key.ts fetchKeyInternal), and after a
+// cached key fails it caches the refetched one before verifying with it
+// (src/sig/http.ts verifyRequest).  So once a request is accepted this is the
+// key that verified it; once one is rejected, the key Fedify last fetched.
+async function cachedKey(ctx, keyId) {
+  if (keyId == null) return null;
+  const serialized = await kv.get(["_fedify", "publicKey", keyId]);
+  if (serialized == null) return null;
+  try {
+    const key = await CryptographicKey.fromJsonLd(serialized, ctx);
+    return key.publicKey == null ? null : await exportSpki(key.publicKey);
+  } catch {
+    return null;
+  }
+}
+
 // Inboxes: personal /users/alice/inbox and shared /inbox.
 async function recordActivity(ctx, activity) {
   const store = requestStore.getStore();
@@ -192,6 +234,13 @@ async function recordActivity(ctx, activity) {
     activity: compact,
     // The exact JSON body that was POSTed.
     raw: store?.rawJson ?? null,
+    // How Fedify checked the HTTP signature: the keyId, the public key (SPKI
+    // PEM) it verified with, and its fedify.sig debug messages in order.
+    signature: {
+      key_id: store?.keyId ?? null,
+      key_pem: await cachedKey(ctx, store?.keyId),
+      log: [...(store?.sigLog ?? [])],
+    },
     received_at: new Date().toISOString(),
   };
   received.push(entry);
@@ -302,7 +351,9 @@ async function handleNodeRequest(req, res) {
   } catch {
     rawJson = null;
   }
-  const store = { rawJson, accepted: false };
+  const keyId = /keyId="([^"]*)"/.exec(request.headers.get("signature") ?? "")
+    ?.[1] ?? null;
+  const store = { rawJson, accepted: false, keyId, sigLog: [] };
   const response = await requestStore.run(
     store,
     () => federation.fetch(request, { contextData: undefined }),
@@ -328,6 +379,10 @@ async function handleNodeRequest(req, res) {
       "host",
       "signature",
     ]),
+    // Fedify's fedify.sig debug messages for this request, e.g. why the
+    // signature failed, and the key it held for the keyId afterwards.
+    sig_log: store.sigLog,
+    key_pem: await cachedKey(controlContext(), keyId),
     raw: rawJson ?? body.toString("utf8"),
     at: new Date().toISOString(),
   };

@@ -105,6 +105,12 @@ impl Tally {
         self.last.lock().ok().and_then(|l| *l)
     }
 
+    /// The longest wait between two inboxes reached in a row.
+    fn longest_gap(&self) -> Duration {
+        let times = self.times.lock().map(|t| t.clone()).unwrap_or_default();
+        times.windows(2).map(|w| w[1].saturating_duration_since(w[0])).max().unwrap_or_default()
+    }
+
     /// How many inboxes were reached before `at`.
     fn reached_before(&self, at: Instant) -> usize {
         self.times.lock().map(|t| t.iter().filter(|&&t| t < at).count()).unwrap_or(0)
@@ -429,7 +435,7 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
         println!(
             "cpu: CPU time during the fan-out: herald serve {:.2} s ({:.3} ms per delivery; one signature is {:.3} ms \
              at the signing limit per core), sinks (this process) {:.2} s, other processes {:.2} s, idle {:.2} s \
-             (of {:.2} s = wall x {cores} cores)",
+             (of {:.2} s = wall x {cores} cores); longest pause between two deliveries {:.0} ms",
             secs(herald_cpu),
             secs(herald_cpu) * 1e3 / delivered.max(1) as f64,
             1e3 * cores as f64 / limit,
@@ -437,6 +443,7 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
             secs(busy.saturating_sub(herald_cpu + sinks_cpu)),
             secs(all.saturating_sub(busy)),
             secs(all),
+            tally.longest_gap().as_secs_f64() * 1e3,
         );
     }
     if herald.log_lines() > 0 {

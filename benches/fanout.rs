@@ -57,6 +57,8 @@ const FIRST_DELIVERY_GOAL: Duration = Duration::from_secs(1);
 struct Tally {
     reached: Vec<AtomicBool>,
     distinct: AtomicUsize,
+    /// Requests being answered (received, answer not sent yet).
+    answering: AtomicUsize,
     hits: AtomicUsize,
     first: Mutex<Option<Instant>>,
     last: Mutex<Option<Instant>>,
@@ -69,6 +71,7 @@ impl Tally {
         Self {
             reached: (0..inboxes).map(|_| AtomicBool::new(false)).collect(),
             distinct: AtomicUsize::new(0),
+            answering: AtomicUsize::new(0),
             hits: AtomicUsize::new(0),
             first: Mutex::new(None),
             last: Mutex::new(None),
@@ -152,9 +155,11 @@ async fn live_sink(servers: &mut Servers, inboxes: usize, seed: Option<u64>) -> 
         post(move |UrlPath(n): UrlPath<usize>, _body: axum::body::Bytes| {
             let sink = sink.clone();
             async move {
+                sink.answering.fetch_add(1, Ordering::Relaxed);
                 if let Some(seed) = seed {
                     tokio::time::sleep(latency(seed, n)).await;
                 }
+                sink.answering.fetch_sub(1, Ordering::Relaxed);
                 sink.hit(n);
                 axum::http::StatusCode::ACCEPTED
             }
@@ -474,7 +479,16 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
 
     println!("latency: herald {}", herald.delivery());
     let start = herald.publish().await;
-    let all = until(start + SCENARIO_CAP, || tally.distinct() >= live).await;
+    // Requests in flight to live hosts, once a second: what bounds the
+    // time is slots x answer time, so this says whether slots sat unused.
+    let mut in_flight = Vec::new();
+    let all = until(start + SCENARIO_CAP, || {
+        if start.elapsed() >= Duration::from_secs(in_flight.len() as u64 + 1) {
+            in_flight.push(tally.answering.load(Ordering::Relaxed));
+        }
+        tally.distinct() >= live
+    })
+    .await;
     let reached = tally.distinct();
     let took = tally.last().unwrap_or(start).saturating_duration_since(start);
     let signing = FOLLOWERS as f64 / limit;
@@ -505,6 +519,8 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
         gave_up,
         first_closed.map_or(reached, |at| tally.reached_before(at)),
     );
+
+    println!("latency: requests in flight to live hosts at 1 s, 2 s, ...: {in_flight:?}");
 
     // Give every request to a dead host time to time out, then read the
     // queue as `herald queue` would.

@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +57,8 @@ const FIRST_DELIVERY_GOAL: Duration = Duration::from_secs(1);
 struct Tally {
     reached: Vec<AtomicBool>,
     distinct: AtomicUsize,
+    /// Requests being answered (received, answer not sent yet).
+    answering: AtomicUsize,
     hits: AtomicUsize,
     first: Mutex<Option<Instant>>,
     last: Mutex<Option<Instant>>,
@@ -69,6 +71,7 @@ impl Tally {
         Self {
             reached: (0..inboxes).map(|_| AtomicBool::new(false)).collect(),
             distinct: AtomicUsize::new(0),
+            answering: AtomicUsize::new(0),
             hits: AtomicUsize::new(0),
             first: Mutex::new(None),
             last: Mutex::new(None),
@@ -103,6 +106,12 @@ impl Tally {
 
     fn last(&self) -> Option<Instant> {
         self.last.lock().ok().and_then(|l| *l)
+    }
+
+    /// The longest wait between two inboxes reached in a row.
+    fn longest_gap(&self) -> Duration {
+        let times = self.times.lock().map(|t| t.clone()).unwrap_or_default();
+        times.windows(2).map(|w| w[1].saturating_duration_since(w[0])).max().unwrap_or_default()
     }
 
     /// How many inboxes were reached before `at`.
@@ -146,9 +155,11 @@ async fn live_sink(servers: &mut Servers, inboxes: usize, seed: Option<u64>) -> 
         post(move |UrlPath(n): UrlPath<usize>, _body: axum::body::Bytes| {
             let sink = sink.clone();
             async move {
+                sink.answering.fetch_add(1, Ordering::Relaxed);
                 if let Some(seed) = seed {
                     tokio::time::sleep(latency(seed, n)).await;
                 }
+                sink.answering.fetch_sub(1, Ordering::Relaxed);
                 sink.hit(n);
                 axum::http::StatusCode::ACCEPTED
             }
@@ -241,6 +252,8 @@ struct Herald {
     dir: TempDir,
     config: PathBuf,
     log: PathBuf,
+    /// The settings the child runs with (its file and our environment).
+    settings: Settings,
 }
 
 impl Herald {
@@ -262,7 +275,8 @@ impl Herald {
             ),
         )
         .expect("write the config");
-        let store = store(&config).await;
+        let settings = Settings::load(Some(&config)).expect("settings");
+        let store = Store::connect(&settings.database).await.expect("open the database");
         store.import_followers(followers, chrono::Utc::now()).await.expect("import followers");
         store.close().await;
 
@@ -278,7 +292,7 @@ impl Herald {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start herald serve");
-        let mut herald = Self { child, dir, config, log };
+        let mut herald = Self { child, dir, config, log, settings };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !client
@@ -322,6 +336,17 @@ impl Herald {
         start
     }
 
+    /// The delivery settings that matter here, as `key=value`.
+    fn delivery(&self) -> String {
+        let d = &self.settings.delivery;
+        format!(
+            "max_in_flight={} per_host_in_flight={} request_timeout_ms={}",
+            d.max_in_flight,
+            d.per_host,
+            d.request_timeout.as_millis()
+        )
+    }
+
     /// Peak resident set size so far, in MB (`VmHWM`).
     fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -350,11 +375,6 @@ impl Drop for Herald {
 }
 
 /// A second connection to herald's database, as `herald queue` opens it.
-async fn store(config: &Path) -> Store {
-    let settings = Settings::load(Some(config)).expect("settings");
-    Store::connect(&settings.database).await.expect("open the database")
-}
-
 /// Waits until `done` holds or `deadline` passes; returns whether it held.
 async fn until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
     while !done() {
@@ -388,12 +408,12 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
     let followers: Vec<_> = (0..FOLLOWERS).map(|n| follower(host(n), port, n)).collect();
     let herald = Herald::start(&followers, "").await;
     let pid = herald.child.id().to_string();
-    let cpu_before = (cpu_time(&pid), cpu_time("self"));
+    let cpu_before = (cpu_time(&pid), cpu_time("self"), machine_busy());
 
     let start = herald.publish().await;
     let published = start.elapsed();
     let all = until(start + SCENARIO_CAP, || tally.distinct() >= FOLLOWERS).await;
-    let cpu_used = (cpu_time(&pid), cpu_time("self"));
+    let cpu_used = (cpu_time(&pid), cpu_time("self"), machine_busy());
     let end = tally.last().unwrap_or(start);
     let delivered = tally.distinct();
     let total = end.saturating_duration_since(start);
@@ -402,6 +422,7 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
         (Some(first), Some(last)) if last > first => (delivered.saturating_sub(1)) as f64 / secs(last - first),
         _ => 0.0,
     };
+    println!("cpu: herald {}", herald.delivery());
     println!(
         "cpu: {delivered}/{FOLLOWERS} distinct inboxes on {HOSTS} hosts (127.0.1.1-{HOSTS}, one port: \
          per_host_in_flight caps one host:port) in {:.2} s from `herald publish` = {rate:.0} deliveries/s \
@@ -413,17 +434,21 @@ async fn cpu(limit: f64, cores: usize) -> Fanout {
         if all { String::new() } else { format!("; GAVE UP after {} s", SCENARIO_CAP.as_secs()) },
         rate / limit,
     );
-    if let ((Some(h0), Some(s0)), (Some(h1), Some(s1))) = (cpu_before, cpu_used) {
-        let herald_cpu = h1.saturating_sub(h0);
+    if let ((Some(h0), Some(s0), Some(m0)), (Some(h1), Some(s1), Some(m1))) = (cpu_before, cpu_used) {
+        let (herald_cpu, sinks_cpu) = (h1.saturating_sub(h0), s1.saturating_sub(s0));
+        let (busy, all) = (m1.0.saturating_sub(m0.0), m1.1.saturating_sub(m0.1));
         println!(
             "cpu: CPU time during the fan-out: herald serve {:.2} s ({:.3} ms per delivery; one signature is {:.3} ms \
-             at the signing limit per core), sinks (this process) {:.2} s; wall {:.2} s x {cores} cores = {:.2} s",
+             at the signing limit per core), sinks (this process) {:.2} s, other processes {:.2} s, idle {:.2} s \
+             (of {:.2} s = wall x {cores} cores); longest pause between two deliveries {:.0} ms",
             secs(herald_cpu),
             secs(herald_cpu) * 1e3 / delivered.max(1) as f64,
             1e3 * cores as f64 / limit,
-            secs(s1.saturating_sub(s0)),
-            secs(total),
-            secs(total) * cores as f64,
+            secs(sinks_cpu),
+            secs(busy.saturating_sub(herald_cpu + sinks_cpu)),
+            secs(all.saturating_sub(busy)),
+            secs(all),
+            tally.longest_gap().as_secs_f64() * 1e3,
         );
     }
     if herald.log_lines() > 0 {
@@ -452,8 +477,18 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     let timeout_ms = LATENCY_REQUEST_TIMEOUT.as_millis();
     let herald = Herald::start(&followers, &format!("request_timeout_ms = {timeout_ms}\n")).await;
 
+    println!("latency: herald {}", herald.delivery());
     let start = herald.publish().await;
-    let all = until(start + SCENARIO_CAP, || tally.distinct() >= live).await;
+    // Requests in flight to live hosts, once a second: what bounds the
+    // time is slots x answer time, so this says whether slots sat unused.
+    let mut in_flight = Vec::new();
+    let all = until(start + SCENARIO_CAP, || {
+        if start.elapsed() >= Duration::from_secs(in_flight.len() as u64 + 1) {
+            in_flight.push(tally.answering.load(Ordering::Relaxed));
+        }
+        tally.distinct() >= live
+    })
+    .await;
     let reached = tally.distinct();
     let took = tally.last().unwrap_or(start).saturating_duration_since(start);
     let signing = FOLLOWERS as f64 / limit;
@@ -470,6 +505,10 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
 
     let quantile = |q| tally.quantile(start, q, live).map_or(f64::NAN, secs);
     let first_closed = dead.first_closed();
+    let gave_up = match since(start, first_closed) {
+        Some(t) => format!("{:.2} s", secs(t)),
+        None => "no time yet (none had timed out)".into(),
+    };
     println!(
         "latency: live inboxes reached by 50 % {:.2} s, 90 % {:.2} s, 99 % {:.2} s, 100 % {:.2} s; herald first gave up \
          on a dead host at {}, with {} live inboxes reached by then",
@@ -477,9 +516,11 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
         quantile(0.9),
         quantile(0.99),
         quantile(1.0),
-        since(start, first_closed).map_or_else(|| "-".into(), |t| format!("{:.2} s", secs(t))),
+        gave_up,
         first_closed.map_or(reached, |at| tally.reached_before(at)),
     );
+
+    println!("latency: requests in flight to live hosts at 1 s, 2 s, ...: {in_flight:?}");
 
     // Give every request to a dead host time to time out, then read the
     // queue as `herald queue` would.
@@ -488,7 +529,7 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     until(settle, || false).await;
     let closed_all = until(settle + LATENCY_REQUEST_TIMEOUT, || dead.open() == 0).await;
     let waited = live_done.elapsed();
-    let store = store(&herald.config).await;
+    let store = Store::connect(&herald.settings.database).await.expect("open the database");
     let status = store.queue_status(chrono::Utc::now()).await.expect("queue status");
     // Each dead job, read as `herald queue --inbox` reads it.
     let dead_marker = format!(":{dead_port}/");
@@ -535,6 +576,7 @@ fn error_kind(error: &str) -> String {
         .split_whitespace()
         .map(|w| match w {
             _ if w.contains("://") => "<url>",
+            _ if w.chars().all(|c| c.is_ascii_digit()) => w,
             _ if !w.chars().all(|c| c.is_ascii_digit() || ".:-".contains(c)) => w,
             _ if w.matches(':').count() >= 2 => "<time>",
             _ if w.contains(':') => "<host:port>",
@@ -553,15 +595,30 @@ fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
 }
 
-/// `getconf CLK_TCK`: the unit of /proc/<pid>/stat times (100 on Linux).
+/// The machine's (busy, total) CPU time so far, all cores, from /proc/stat.
+fn machine_busy() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).map(|t| t.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let time = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks());
+    Some((time(total - idle), time(total)))
+}
+
+/// `getconf CLK_TCK`: the unit of /proc times (100 on Linux), asked once.
 fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 fn aws_lc_signing_rate() -> f64 {

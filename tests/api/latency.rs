@@ -157,7 +157,8 @@ async fn slow_and_dead_hosts_do_not_hold_back_live_inboxes() {
     env.push(("HERALD_FEDERATION__REQUEST_TIMEOUT_MS".into(), REQUEST_TIMEOUT_MS.to_string()));
     // Fewer slots than jobs (300), so that what frees a slot matters. The
     // live inboxes need ~200 × 275 ms of requests: well within the timeout
-    // on the ~54 slots the 10 dead hosts' probes leave free.
+    // on the ~54 slots the 10 dead hosts' probes leave free. Jobs waiting
+    // behind a dead host's probe (90) must not crowd out live ones either.
     env.push(("HERALD_FEDERATION__MAX_IN_FLIGHT".into(), "64".into()));
     let settings = Settings::load_with_env(None, env).unwrap();
     let app = Application::build(settings.clone()).await.unwrap();

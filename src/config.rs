@@ -486,7 +486,7 @@ impl Raw {
                     account,
                     delivery: DeliverySettings {
                         allow_private_addresses: fed.allow_private_addresses,
-                        max_in_flight: usize::try_from(fed.max_in_flight).unwrap_or(512),
+                        max_in_flight: usize::try_from(fed.max_in_flight).unwrap_or(1024),
                         per_host: usize::try_from(fed.per_host_in_flight).unwrap_or(4),
                         request_timeout: std::time::Duration::from_millis(
                             u64::try_from(fed.request_timeout_ms).unwrap_or(10_000),

@@ -21,6 +21,11 @@ use super::keys::{self, KeyError, StoredKey};
 use super::signature::{self, SignError};
 use super::ACTIVITY_JSON;
 
+/// Idle connections kept per host. A fan-out reaches a host's inboxes in
+/// quick succession over one kept-alive connection; more idle ones would
+/// hold their buffers (tens of KiB each) across thousands of hosts.
+pub const IDLE_PER_HOST: usize = 1;
+
 /// Largest response body read.
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -122,9 +127,9 @@ pub struct Client {
 
 impl Client {
     /// A client signing with `key` as `key_id`.
-    /// Connections are kept alive and reused per host (`per_host` idle at
-    /// most, matching the per-host cap of the delivery engine); HTTP/2 is used
-    /// where the host offers it (ALPN).
+    /// Connections are kept alive and reused per host ([`IDLE_PER_HOST`] idle
+    /// at most, for 30 s); HTTP/2 is used where the host offers it (ALPN),
+    /// and then one connection carries all of a host's requests.
     pub fn new(key: &StoredKey, key_id: String, allow_private: bool, per_host: usize) -> Result<Self, ClientError> {
         let key = SigningKey::parse(key)?;
         let http = reqwest::Client::builder()
@@ -133,8 +138,8 @@ impl Client {
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(per_host)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(per_host.min(IDLE_PER_HOST))
+            .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .build()?;

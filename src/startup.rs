@@ -66,7 +66,7 @@ impl Application {
                 tracing::info!("{line}");
             }
         }
-        crate::federation::profile::announce_changes(&store, &settings, chrono::Utc::now())
+        crate::federation::profile::announce_changes(&store, &settings, None, chrono::Utc::now())
             .await
             .context("queueing the account's profile changes to followers")?;
         let cache = Arc::new(

@@ -33,3 +33,8 @@ ALTER TABLE hosts ADD COLUMN circuit_opens INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX deliveries_by_inbox ON deliveries (inbox, state);
 CREATE INDEX deliveries_by_age ON deliveries (state, updated_at);
 CREATE INDEX interactions_by_actor ON interactions (actor, kind);
+
+-- The key an activity must be signed with, when not the current one: the
+-- Update announcing a key rotation is signed with the retired key, which
+-- followers' servers still hold, so that they accept it and learn the new one.
+ALTER TABLE activities ADD COLUMN signing_key INTEGER REFERENCES actor_keys (id);

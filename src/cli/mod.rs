@@ -208,12 +208,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("generating a key")?
                 .context("generating a key")?;
             let now = chrono::Utc::now();
-            store.rotate_actor_key(&key, now).await?;
-            let announced = crate::federation::profile::announce_changes(&store, &settings, now).await?;
+            let retired = store.rotate_actor_key(&key, now).await?;
+            let announced = crate::federation::profile::announce_changes(&store, &settings, retired, now).await?;
             store.close().await;
             println!(
                 "rotated the key of {}; running servers sign with the new key within a second; \
-                 an Update of the actor is queued to {} follower inboxes",
+                 an Update of the actor, signed with the retired key, is queued to {} follower inboxes",
                 settings.account.acct(),
                 announced.update
             );

@@ -92,6 +92,11 @@ pub enum Delivered {
     Refused(String),
 }
 
+/// Parses a stored key for signing.
+pub fn key_pair(key: &StoredKey) -> Result<KeyPair, KeyError> {
+    keys::signing_key(key)
+}
+
 /// The account's key, parsed for signing, with its public half.
 struct SigningKey {
     pair: KeyPair,
@@ -208,7 +213,19 @@ impl Client {
     /// with the current key. CPU work (an RSA signature): the delivery
     /// engine runs it off the async runtime.
     pub fn sign_delivery(&self, inbox: &Url, digest: &str) -> Result<SignedHeaders, SignError> {
-        signature::sign_with_digest(&self.key.load().pair, &self.key_id, "POST", inbox, Some(digest), Utc::now())
+        self.sign_delivery_with(None, inbox, digest)
+    }
+
+    /// [`Client::sign_delivery`] with `key` (a retired key) instead of the
+    /// current one when given.
+    pub fn sign_delivery_with(
+        &self,
+        key: Option<&KeyPair>,
+        inbox: &Url,
+        digest: &str,
+    ) -> Result<SignedHeaders, SignError> {
+        let current = self.key.load();
+        signature::sign_with_digest(key.unwrap_or(&current.pair), &self.key_id, "POST", inbox, Some(digest), Utc::now())
     }
 
     /// Sends a delivery signed by [`Client::sign_delivery`], giving up after `timeout`.

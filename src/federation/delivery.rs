@@ -44,6 +44,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use aws_lc_rs::rsa::KeyPair;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
@@ -110,6 +111,14 @@ struct Shared {
     finished: Notify,
     /// Threads that make the RSA signatures, one per core.
     signer: Signer,
+    /// Retired keys that claimed jobs must be signed with, by row id.
+    retired: Mutex<HashMap<i64, Arc<KeyPair>>>,
+}
+
+impl Shared {
+    fn retired_key(&self, id: i64) -> Option<Arc<KeyPair>> {
+        self.retired.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
 }
 
 /// A signing job: runs on a signer thread, answers through its channel.
@@ -146,12 +155,19 @@ impl Signer {
         Self { tasks }
     }
 
-    /// Signs a delivery of `body` to `inbox` with `client`'s key.
-    async fn sign(&self, client: &Client, inbox: &Url, body: &Bytes) -> Result<SignedHeaders, String> {
+    /// Signs a delivery of `body` to `inbox` with `key`, or `client`'s key.
+    async fn sign(
+        &self,
+        client: &Client,
+        key: Option<Arc<KeyPair>>,
+        inbox: &Url,
+        body: &Bytes,
+    ) -> Result<SignedHeaders, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (client, inbox, body) = (client.clone(), inbox.clone(), body.clone());
         let task: SignTask = Box::new(move || {
-            let _ = reply.send(client.sign_delivery(&inbox, &signature::digest(&body)).map_err(|e| e.to_string()));
+            let digest = signature::digest(&body);
+            let _ = reply.send(client.sign_delivery_with(key.as_deref(), &inbox, &digest).map_err(|e| e.to_string()));
         });
         self.tasks.send(task).map_err(|_| "the signing threads are gone".to_owned())?;
         answer.await.map_err(|_| "a signing thread failed".to_owned())?
@@ -226,7 +242,12 @@ impl Engine {
     /// An engine over `store`, sending with `client`; `notify` wakes it.
     pub fn new(store: Store, client: Client, settings: DeliverySettings, notify: Arc<Notify>) -> Self {
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-        let shared = Arc::new(Shared { state: Mutex::default(), finished: Notify::new(), signer: Signer::new(cores) });
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            finished: Notify::new(),
+            signer: Signer::new(cores),
+            retired: Mutex::default(),
+        });
         Self { store, client, settings, notify, shared }
     }
 
@@ -310,6 +331,7 @@ impl Engine {
             return Ok(0);
         }
         let claimed = jobs.len();
+        self.load_retired_keys(&jobs).await;
         // Few rows: only hosts with failures on record.
         let health: HashMap<String, HostHealth> =
             self.store.unhealthy_hosts().await?.into_iter().map(|h| (h.host.clone(), h)).collect();
@@ -361,6 +383,26 @@ impl Engine {
             }
         }
         Ok(claimed)
+    }
+
+    /// Loads the retired keys some claimed jobs are signed with (the Update
+    /// that announces a key rotation).
+    async fn load_retired_keys(&self, jobs: &[Job]) {
+        for id in jobs.iter().filter_map(|j| j.signing_key) {
+            if self.shared.retired_key(id).is_some() {
+                continue;
+            }
+            match self.store.actor_key_by_id(id).await {
+                Ok(Some(stored)) => match super::client::key_pair(&stored) {
+                    Ok(pair) => {
+                        self.shared.retired.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(pair));
+                    }
+                    Err(error) => tracing::error!(%error, id, "a retired key is unusable"),
+                },
+                Ok(None) => tracing::error!(id, "a retired key is missing"),
+                Err(error) => tracing::warn!(%error, "could not read a retired key"),
+            }
+        }
     }
 
     /// Starts every queued job that has a free slot, overall and on its host.
@@ -531,7 +573,15 @@ impl Attempt {
         let Ok(inbox) = Url::parse(&job.inbox) else {
             return (failed(None, "not a URL".into()), HostSignal::Nothing, None);
         };
-        let headers = match self.shared.signer.sign(&self.client, &inbox, &job.body).await {
+        let key = job.signing_key.and_then(|id| self.shared.retired_key(id));
+        if job.signing_key.is_some() && key.is_none() {
+            return (
+                self.retry(job, None, None, "its retired signing key could not be read".into()),
+                HostSignal::Nothing,
+                None,
+            );
+        }
+        let headers = match self.shared.signer.sign(&self.client, key, &inbox, &job.body).await {
             Ok(headers) => headers,
             Err(error) => {
                 return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing, None)

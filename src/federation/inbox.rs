@@ -284,12 +284,12 @@ async fn follow(inbox: &Inbox, actor: &RemoteActorRow, follow: &Follow, now: Dat
     }
     // One Accept per Follow id, so a repeated delivery of the same Follow is idempotent.
     let accept = Accept::of(account.actor.as_str(), follow.clone(), now);
-    let accept = Outgoing {
-        id: accept.envelope.id.clone(),
-        kind: "Accept",
-        article_id: None,
-        body: serde_json::to_string(&accept).map_err(|e| InboxError::BadRequest(e.to_string()))?,
-    };
+    let accept = Outgoing::new(
+        accept.envelope.id.clone(),
+        "Accept",
+        None,
+        serde_json::to_string(&accept).map_err(|e| InboxError::BadRequest(e.to_string()))?,
+    );
     inbox.store.add_follower(actor, &follow.id, &accept, now).await?;
     inbox.notify.notify_waiters();
     Ok(())

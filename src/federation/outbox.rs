@@ -8,12 +8,8 @@ use crate::store::{Change, Outgoing};
 /// The activity announcing `change` of `article` (at `revision`) to followers.
 pub fn activity(channel: &Channel, account: &Account, change: Change, article: &Article, revision: i64) -> Outgoing {
     fn outgoing<T: serde::Serialize>(article: &Article, activity: note::NoteActivity<T>) -> Outgoing {
-        Outgoing {
-            body: serde_json::to_string(&activity).expect("serializing a Note activity to memory cannot fail"),
-            id: activity.id,
-            kind: activity.kind,
-            article_id: Some(article.id.to_string()),
-        }
+        let body = serde_json::to_string(&activity).expect("serializing a Note activity to memory cannot fail");
+        Outgoing::new(activity.id, activity.kind, Some(article.id.to_string()), body)
     }
     match change {
         Change::Created => outgoing(article, note::create(channel, account, article)),

@@ -30,9 +30,17 @@ pub struct Announced {
 
 /// Queues an `Update` of the actor if it changed since followers last heard
 /// of it, and a `Move` if the account moved to a new target. On the first
-/// start the actor's version is only recorded.
+/// start the actor's version is only recorded. `retired_key` is the key a
+/// rotation just retired: the Update is signed with it, since followers'
+/// servers hold that key (Lemmy, for one, does not refetch an actor for a
+/// day), and learn the new one from the Update itself.
 #[tracing::instrument(skip_all, err)]
-pub async fn announce_changes(store: &Store, settings: &Settings, now: DateTime<Utc>) -> Result<Announced, StoreError> {
+pub async fn announce_changes(
+    store: &Store,
+    settings: &Settings,
+    retired_key: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Announced, StoreError> {
     let (channel, account) = (&settings.channel, &settings.account);
     let Some((key, _)) = store.actor_key().await? else { return Ok(Announced::default()) };
     let created = store.account_created().await?.unwrap_or_else(Utc::now);
@@ -41,7 +49,13 @@ pub async fn announce_changes(store: &Store, settings: &Settings, now: DateTime<
     let update = ActorUpdate::of(&doc, account.actor.as_str(), &version);
     let mut announced = Announced {
         update: store
-            .announce_once(ACTOR_VERSION, &version, false, &outgoing("Update", &update.envelope.id, &update)?, now)
+            .announce_once(
+                ACTOR_VERSION,
+                &version,
+                false,
+                &Outgoing { signing_key: retired_key, ..outgoing("Update", &update.envelope.id, &update)? },
+                now,
+            )
             .await?,
         moved: 0,
     };
@@ -60,7 +74,7 @@ pub async fn announce_changes(store: &Store, settings: &Settings, now: DateTime<
 fn outgoing(kind: &'static str, id: &str, activity: &impl serde::Serialize) -> Result<Outgoing, StoreError> {
     let body = serde_json::to_string(activity)
         .map_err(|e| StoreError::Corrupt { id: id.to_owned(), message: format!("cannot serialize: {e}") })?;
-    Ok(Outgoing { id: id.to_owned(), kind, article_id: None, body })
+    Ok(Outgoing::new(id.to_owned(), kind, None, body))
 }
 
 fn short_hash(bytes: &[u8]) -> String {

@@ -25,6 +25,15 @@ pub struct Outgoing {
     pub article_id: Option<String>,
     /// The JSON body.
     pub body: String,
+    /// The key (`actor_keys` row) to sign it with, when not the current one.
+    pub signing_key: Option<i64>,
+}
+
+impl Outgoing {
+    /// An activity signed with the current key.
+    pub fn new(id: String, kind: &'static str, article_id: Option<String>, body: String) -> Self {
+        Self { id, kind, article_id, body, signing_key: None }
+    }
 }
 
 /// The state of a delivery job (the `deliveries.state` column, `CHECK`-constrained).
@@ -69,6 +78,8 @@ pub struct Job {
     pub body: Bytes,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The key (`actor_keys` row) to sign with, when not the current one.
+    pub signing_key: Option<i64>,
 }
 
 /// What became of an attempted job.
@@ -231,24 +242,26 @@ impl Store {
         .bind(i64::try_from(limit).unwrap_or(1))
         .fetch_all(&self.pool)
         .await?;
-        let mut bodies: std::collections::HashMap<String, Bytes> = std::collections::HashMap::new();
+        let mut bodies: std::collections::HashMap<String, (Bytes, Option<i64>)> = std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
             let activity_id: String = row.try_get("activity_id")?;
             if !bodies.contains_key(&activity_id) {
-                let body = sqlx::query("SELECT body FROM activities WHERE id = $1")
+                let body = sqlx::query("SELECT body, signing_key FROM activities WHERE id = $1")
                     .bind(&activity_id)
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
                     .next()
                     .ok_or(sqlx::Error::RowNotFound)?;
-                bodies.insert(activity_id.clone(), Bytes::from(body.try_get::<String, _>("body")?));
+                let text: String = body.try_get("body")?;
+                bodies.insert(activity_id.clone(), (Bytes::from(text), body.try_get("signing_key")?));
             }
             jobs.push(Job {
                 id: row.try_get("id")?,
                 inbox: row.try_get("inbox")?,
-                body: bodies.get(&activity_id).cloned().unwrap_or_default(),
+                body: bodies.get(&activity_id).map(|(b, _)| b.clone()).unwrap_or_default(),
+                signing_key: bodies.get(&activity_id).and_then(|(_, k)| *k),
                 attempts: row.try_get("attempts")?,
             });
         }
@@ -480,7 +493,7 @@ async fn insert_activity(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO activities (id, kind, article_id, body, created_at) VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO activities (id, kind, article_id, body, created_at, signing_key) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(&activity.id)
@@ -488,6 +501,7 @@ async fn insert_activity(
     .bind(activity.article_id.as_deref())
     .bind(&activity.body)
     .bind(format_time(now))
+    .bind(activity.signing_key)
     .execute(&mut **tx)
     .await?;
     Ok(())

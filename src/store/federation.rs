@@ -60,17 +60,39 @@ impl Store {
 
     /// Retires the current key and makes `key` current; bumps the site
     /// revision so that running servers serve the new key and sign with it.
+    /// Returns the retired key's id.
     #[tracing::instrument(skip_all, err)]
-    pub async fn rotate_actor_key(&self, key: &StoredKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn rotate_actor_key(&self, key: &StoredKey, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         super::articles::bump_site(&mut tx, now).await?;
+        let retired: Option<i64> = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.try_get("id"))
+            .transpose()?;
         sqlx::query("UPDATE actor_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(format_time(now))
             .execute(&mut *tx)
             .await?;
         insert_key(&mut tx, key, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(retired)
+    }
+
+    /// A key by its row id, current or retired.
+    pub async fn actor_key_by_id(&self, id: i64) -> Result<Option<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT private_pem, public_pem FROM actor_keys WHERE id = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredKey { private_pem: row.try_get("private_pem")?, public_pem: row.try_get("public_pem")? })
+            })
+            .next()
+            .transpose()
     }
 
     /// Number of followers.

@@ -179,19 +179,19 @@ async fn a_profile_change_or_a_move_is_announced_to_followers_once() {
     };
     store.import_followers(&[follower], chrono::Utc::now()).await.unwrap();
     let now = chrono::Utc::now();
-    let unchanged = announce_changes(store, &settings(&[]), now).await.unwrap();
+    let unchanged = announce_changes(store, &settings(&[]), None, now).await.unwrap();
     assert_eq!((unchanged.update, unchanged.moved), (0, 0), "nothing changed since the start");
 
     // Act: a new display name, twice; then a move.
     let renamed = settings(&[("HERALD_FEDERATION__DISPLAY_NAME", "Le Journal")]);
-    let first = announce_changes(store, &renamed, now).await.unwrap();
-    let again = announce_changes(store, &renamed, now).await.unwrap();
+    let first = announce_changes(store, &renamed, None, now).await.unwrap();
+    let again = announce_changes(store, &renamed, None, now).await.unwrap();
     let moved = settings(&[
         ("HERALD_FEDERATION__DISPLAY_NAME", "Le Journal"),
         ("HERALD_FEDERATION__MOVED_TO", "https://new.example/users/journal"),
     ]);
-    let first_move = announce_changes(store, &moved, now).await.unwrap();
-    let second_move = announce_changes(store, &moved, now).await.unwrap();
+    let first_move = announce_changes(store, &moved, None, now).await.unwrap();
+    let second_move = announce_changes(store, &moved, None, now).await.unwrap();
 
     // Assert: one Update per change, one Move per target, to the shared inbox.
     assert_eq!((first.update, again.update), (1, 0));

@@ -23,7 +23,7 @@ async fn store_with_followers(dir: &std::path::Path, inboxes: usize) -> Store {
 }
 
 fn activity(id: &str) -> Outgoing {
-    Outgoing { id: id.to_owned(), kind: "Create", article_id: None, body: format!("{{\"id\":\"{id}\"}}") }
+    Outgoing::new(id.to_owned(), "Create", None, format!("{{\"id\":\"{id}\"}}"))
 }
 
 #[tokio::test]

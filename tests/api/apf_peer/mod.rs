@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use activitypub_federation::fetch::webfinger::webfinger_resolve_actor;
 use activitypub_federation::kinds::public;
-use activitypub_federation::traits::Object;
+use activitypub_federation::traits::{Actor, Object};
 use serde_json::Value;
 use url::Url;
 
@@ -27,6 +27,7 @@ use self::activities::follow::Follow;
 use self::activities::like::Like;
 use self::activities::undo::Undo;
 use self::activities::update::Update;
+use self::activities::update_actor::UpdateActor;
 use self::activities::Inbound;
 use self::instance::{Peer, PATIENCE};
 use self::note::Note;
@@ -34,6 +35,8 @@ use self::person::DbUser;
 use crate::common::{spawn_reachable_app_at, TestApp};
 
 const ARTICLE_ID: &str = "urn:uuid:5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5b";
+/// The article published after the key rotation.
+const ROTATED_ID: &str = "urn:uuid:5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5c";
 
 const ARTICLE: &str = "+++\nid = \"urn:uuid:5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5b\"\nslug = \"apf-breve\"\n\
 kind = \"teaser\"\ntitle = \"Brève fédérée\"\nsummary = \"Une brève publiée pendant le test activitypub_federation.\"\n\
@@ -104,6 +107,32 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
     let delete = peer.await_received("a Delete", |a| deleted(a).cloned()).await;
     assert_eq!(delete.object.id(), &note.id);
 
+    // Key rotation: bob gets an Update of herald's actor carrying the new
+    // key, verified by the crate with the key bob holds, and verifies the
+    // next Create with the new key.
+    let rotate = app.herald(&["key", "rotate"]);
+    assert!(rotate.status.success(), "{rotate:?}");
+    let renewed = peer.await_received("an Update of herald's actor", |a| updated_actor(a).cloned()).await;
+    assert_eq!(renewed.object.id(), news.ap_id.inner());
+    let served: Value = app
+        .client
+        .get(news.ap_id.inner().as_str())
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(renewed.object.public_key_pem(), served["publicKey"]["publicKeyPem"].as_str().unwrap());
+    assert_ne!(renewed.object.public_key_pem(), news.public_key_pem(), "the key did not change");
+    app.write_content("apf-rotation.md", &ARTICLE.replace(ARTICLE_ID, ROTATED_ID).replace("apf-breve", "apf-rotation"));
+    publish(&app);
+    let after = peer
+        .await_received("a Create signed with the new key", |a| created(a).filter(|c| c.object.id != note.id).cloned())
+        .await;
+    assert!(after.object.id.as_str().contains("5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5c"), "{after:?}");
+
     // Unfollow: herald forgets bob.
     peer.send(Undo::new(follow, peer.new_id("undos")), &news).await;
     await_followers(&app, 0).await;
@@ -122,6 +151,13 @@ fn accepted(activity: &Inbound) -> Option<&Accept> {
 fn created(activity: &Inbound) -> Option<&Create> {
     match activity {
         Inbound::Create(create) => Some(create),
+        _ => None,
+    }
+}
+
+fn updated_actor(activity: &Inbound) -> Option<&UpdateActor> {
+    match activity {
+        Inbound::UpdateActor(update) => Some(update),
         _ => None,
     }
 }

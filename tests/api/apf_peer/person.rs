@@ -52,6 +52,18 @@ pub enum ActorKind {
     Group,
 }
 
+impl Person {
+    /// The actor's id.
+    pub fn id(&self) -> &Url {
+        self.id.inner()
+    }
+
+    /// Its public key, PEM.
+    pub fn public_key_pem(&self) -> &str {
+        &self.public_key.public_key_pem
+    }
+}
+
 /// An actor document.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

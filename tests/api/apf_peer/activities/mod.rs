@@ -1,5 +1,5 @@
 //! One wire type per activity, as in the crate's `examples/local_federation`.
-//! bob's inbox takes the four that herald sends; the others bob only sends,
+//! bob's inbox takes the five that herald sends; the others bob only sends,
 //! so their `receive` refuses.
 
 use activitypub_federation::config::Data;
@@ -17,6 +17,7 @@ pub mod follow;
 pub mod like;
 pub mod undo;
 pub mod update;
+pub mod update_actor;
 
 /// What bob's inbox accepts. Anything else fails to parse and is recorded
 /// as a rejection.
@@ -26,6 +27,7 @@ pub enum Inbound {
     Accept(accept::Accept),
     Create(create::Create),
     Update(update::Update),
+    UpdateActor(update_actor::UpdateActor),
     Delete(delete::Delete),
 }
 
@@ -39,6 +41,7 @@ impl Activity for Inbound {
             Inbound::Accept(a) => a.id(),
             Inbound::Create(a) => a.id(),
             Inbound::Update(a) => a.id(),
+            Inbound::UpdateActor(a) => a.id(),
             Inbound::Delete(a) => a.id(),
         }
     }
@@ -48,6 +51,7 @@ impl Activity for Inbound {
             Inbound::Accept(a) => a.actor(),
             Inbound::Create(a) => a.actor(),
             Inbound::Update(a) => a.actor(),
+            Inbound::UpdateActor(a) => a.actor(),
             Inbound::Delete(a) => a.actor(),
         }
     }
@@ -57,6 +61,7 @@ impl Activity for Inbound {
             Inbound::Accept(a) => a.verify(data).await,
             Inbound::Create(a) => a.verify(data).await,
             Inbound::Update(a) => a.verify(data).await,
+            Inbound::UpdateActor(a) => a.verify(data).await,
             Inbound::Delete(a) => a.verify(data).await,
         }
     }
@@ -66,6 +71,7 @@ impl Activity for Inbound {
             Inbound::Accept(a) => a.receive(data).await,
             Inbound::Create(a) => a.receive(data).await,
             Inbound::Update(a) => a.receive(data).await,
+            Inbound::UpdateActor(a) => a.receive(data).await,
             Inbound::Delete(a) => a.receive(data).await,
         }
     }

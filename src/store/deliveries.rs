@@ -2,10 +2,13 @@
 //!
 //! Enqueueing writes one job per distinct inbox (a follower's shared inbox
 //! when it has one) in the same transaction as the activity, so a crash can
-//! never leave an activity half fanned out. Workers claim a job by stamping
-//! `locked_until`; a job whose worker died is claimed again once the lock
-//! expires, so nothing is lost (an activity may then arrive twice, which
-//! receivers deduplicate by id).
+//! never leave an activity half fanned out. A process claims a job by
+//! moving its `next_attempt_at` (and `locked_until`, for the record) to the
+//! end of its lock: a claimed job is simply not due, so the claim query walks
+//! the `(state, next_attempt_at)` index and never scans past claimed rows.
+//! A job whose process died is due again once the lock expires, so nothing
+//! is lost (an activity may then arrive twice, which receivers deduplicate
+//! by id).
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -219,10 +222,7 @@ impl Store {
     ) -> Result<Vec<Job>, StoreError> {
         // Read first: an idle queue must not take SQLite's write lock once a
         // second per worker, next to publishes from other processes.
-        let due = sqlx::query(
-            "SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 \
-             AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
-        )
+        let due = sqlx::query("SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1")
         .bind(format_time(now))
         .fetch_all(&self.pool)
         .await?;
@@ -232,9 +232,9 @@ impl Store {
         // One statement: SQLite serializes writers, so two workers can never
         // stamp the same row; the second one's subquery sees the lock.
         let rows = sqlx::query(
-            "UPDATE deliveries SET locked_until = $1 WHERE id IN (\
+            "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE id IN (\
                 SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at, id LIMIT $3) \
+                ORDER BY next_attempt_at, id LIMIT $3) \
              RETURNING id, inbox, activity_id, attempts",
         )
         .bind(format_time(now + lock))
@@ -277,7 +277,7 @@ impl Store {
         for chunk in ids.chunks(500) {
             let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
             let sql = format!(
-                "UPDATE deliveries SET locked_until = $1 WHERE state = 'pending' AND id IN ({})",
+                "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE state = 'pending' AND id IN ({})",
                 list.join(", ")
             );
             let mut query = sqlx::query(&sql).bind(format_time(until));
@@ -366,7 +366,10 @@ impl Store {
 
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.
     pub async fn retry_all_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending'")
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' \
+             AND (locked_until IS NULL OR locked_until < $1)",
+        )
             .bind(format_time(now))
             .execute(&self.pool)
             .await?;

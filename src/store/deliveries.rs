@@ -223,9 +223,9 @@ impl Store {
         // Read first: an idle queue must not take SQLite's write lock once a
         // second per worker, next to publishes from other processes.
         let due = sqlx::query("SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1")
-        .bind(format_time(now))
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(format_time(now))
+            .fetch_all(&self.pool)
+            .await?;
         if due.is_empty() {
             return Ok(Vec::new());
         }
@@ -370,9 +370,9 @@ impl Store {
             "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' \
              AND (locked_until IS NULL OR locked_until < $1)",
         )
-            .bind(format_time(now))
-            .execute(&self.pool)
-            .await?;
+        .bind(format_time(now))
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 

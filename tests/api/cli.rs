@@ -41,11 +41,11 @@ fn check_reports_a_bad_date_and_an_unknown_key_with_their_lines() {
 async fn render_prints_each_feed_as_served() {
     let app = spawn_app().await;
     for ext in ["rss", "atom", "json"] {
-        let output = app.herald(&["render", "--format", ext]);
+        let output = app.herald(&["render", "--format", ext]).await;
         assert!(output.status.success(), "{output:?}");
         assert_eq!(String::from_utf8(output.stdout).unwrap(), app.get_feed(ext).await, "{ext}");
     }
-    let output = app.herald(&["render", "--format", "atom", "--tag", "ukraine"]);
+    let output = app.herald(&["render", "--format", "atom", "--tag", "ukraine"]).await;
     assert_eq!(String::from_utf8(output.stdout).unwrap(), app.text("/tags/ukraine/feed.atom").await);
 }
 

@@ -160,8 +160,22 @@ impl TestApp {
     }
 
     /// Runs the real `herald` binary against this app's database and content.
-    pub fn herald(&self, args: &[&str]) -> Output {
-        herald_in(self.dir.path(), &self.config_file, args)
+    ///
+    /// Awaited, never blocking: on a test's single-threaded runtime a
+    /// blocking wait would freeze the in-process server in the middle of a
+    /// transaction, holding SQLite's write lock against the very command
+    /// being waited for (seen as `herald publish` failing with "database is
+    /// locked" after a minute).
+    pub async fn herald(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("--config")
+            .arg(&self.config_file)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HERALD_LOG", "warn")
+            .output()
+            .await
+            .unwrap()
     }
 
     /// Writes a content file.

@@ -142,7 +142,7 @@ async fn a_retracted_article_s_note_answers_410_with_a_tombstone() {
     let app = spawn_app().await;
     let file = "kuleba-appel-boycott-trois-entreprises.md";
     app.write_content(file, &app.read_content(file).replace("state = \"published\"", "state = \"retracted\""));
-    assert!(app.herald(&["publish"]).status.success());
+    assert!(app.herald(&["publish"]).await.status.success());
     app.await_body("/feed.atom", |b| !b.contains("kuleba")).await;
 
     let response = app.get_with("/notes/d3da699c-3a45-4fab-8085-91bd8807df37", &[("accept", AS2)]).await;

@@ -144,7 +144,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 
     // Publish from another process: a Create(Note) arrives.
     app.write_content("interop-breve.md", NEW);
-    publish(&app);
+    publish(&app).await;
     let create = peer.await_received("Create", |a| a["type"] == "Create").await;
     let note = &create["object"];
     assert_eq!(note["type"], "Note");
@@ -155,7 +155,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
 
     // Edit: an Update with the new text.
     app.write_content("interop-breve.md", &NEW.replace("pendant le test Fedify", "pendant le test Fedify, corrigée"));
-    publish(&app);
+    publish(&app).await;
     let update = peer.await_received("Update", |a| a["type"] == "Update").await;
     assert!(serde_json::to_string(&update["object"]).unwrap().contains("corrigée"), "{update:#}");
 
@@ -163,7 +163,7 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
     let retracted = NEW
         .replace("published = \"2024-08-10T08:00:00Z\"", "published = \"2024-08-10T08:00:00Z\"\nstate = \"retracted\"");
     app.write_content("interop-breve.md", &retracted);
-    publish(&app);
+    publish(&app).await;
     let delete = peer.await_received("Delete", |a| a["type"] == "Delete").await;
     assert!(serde_json::to_string(&delete).unwrap().contains("Tombstone"), "{delete:#}");
 
@@ -189,7 +189,7 @@ async fn after_a_key_rotation_a_fedify_follower_accepts_the_actor_update_and_the
     assert_same_key(&accept, &old_pem, "the Accept, before the rotation");
 
     // Act: the operator rotates the key with the real CLI.
-    let rotate = app.herald(&["key", "rotate"]);
+    let rotate = app.herald(&["key", "rotate"]).await;
     assert!(rotate.status.success(), "{rotate:?}");
 
     // Assert: the actor serves a new key, and herald told alice with an
@@ -220,7 +220,7 @@ async fn after_a_key_rotation_a_fedify_follower_accepts_the_actor_update_and_the
     // The next post is signed with the new key, and Fedify verifies it with
     // the key the Update carried (or refetched).
     app.write_content("interop-breve.md", NEW);
-    publish(&app);
+    publish(&app).await;
     let create = peer
         .await_received("the Create of the new article", |a| {
             a["type"] == "Create" && serde_json::to_string(&a["object"]).unwrap().contains("Brève d’interopérabilité")
@@ -304,7 +304,7 @@ fn follow_id_of(accept: &Value) -> String {
     object.as_str().map(str::to_owned).or_else(|| object["id"].as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn publish(app: &TestApp) {
-    let output = app.herald(&["publish"]);
+async fn publish(app: &TestApp) {
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
 }

@@ -14,7 +14,7 @@ fn stdout(output: &std::process::Output) -> String {
 async fn republishing_unchanged_files_changes_nothing() {
     let app = spawn_app().await;
     let before = app.store.site_state().await.unwrap();
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
     assert!(stdout(&output).contains("0 new, 0 updated, 0 retracted, 4 unchanged, 0 skipped"), "{}", stdout(&output));
     assert_eq!(app.store.site_state().await.unwrap(), before);
@@ -29,7 +29,7 @@ async fn a_publish_from_another_process_shows_in_the_served_feeds_without_a_rest
     app.write_content(ARTICLE, &text);
 
     // Act: `herald publish` as a separate process on the same database.
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
 
     // Assert
     assert!(output.status.success(), "{output:?}");
@@ -52,7 +52,7 @@ async fn an_edit_keeps_published_and_moves_updated_forward() {
     let text = app.read_content(ARTICLE).replace("Contribuer", "").replace("fin juillet", "à la fin de juillet");
     app.write_content(ARTICLE, &text);
 
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
 
     let after = app.store.latest_published(10).await.unwrap();
@@ -70,7 +70,7 @@ async fn moving_published_is_refused_and_the_stored_article_kept() {
         .read_content(ARTICLE)
         .replace("published = \"2024-08-05T08:00:00Z\"", "published = \"2024-08-01T08:00:00Z\"");
     app.write_content(ARTICLE, &text);
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stdout(&output).contains(&format!("{ARTICLE}:1: published: was 2024-08-05T08:00:00+00:00")),
@@ -87,7 +87,7 @@ async fn a_retracted_article_leaves_the_feeds_and_its_page_answers_410() {
     let text = app.read_content(TEASER).replace("state = \"published\"", "state = \"retracted\"");
     app.write_content(TEASER, &text);
 
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
     assert!(stdout(&output).contains("1 retracted (kuleba-appel-boycott-trois-entreprises)"), "{}", stdout(&output));
 
@@ -104,7 +104,7 @@ async fn a_deleted_file_is_reported_and_left_alone_unless_pruned() {
     let app = spawn_app().await;
     std::fs::remove_file(app.content_dir.join(TEASER)).unwrap();
 
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
     assert!(
         stdout(&output).contains("file is gone; article kuleba-appel-boycott-trois-entreprises left published"),
@@ -113,7 +113,7 @@ async fn a_deleted_file_is_reported_and_left_alone_unless_pruned() {
     );
     assert_eq!(app.store.latest_published(10).await.unwrap().len(), 4);
 
-    let output = app.herald(&["publish", "--prune"]);
+    let output = app.herald(&["publish", "--prune"]).await;
     assert!(output.status.success(), "{output:?}");
     assert!(stdout(&output).contains("retracted (--prune)"), "{}", stdout(&output));
     assert_eq!(app.store.latest_published(10).await.unwrap().len(), 3);
@@ -132,7 +132,7 @@ async fn a_broken_file_is_skipped_while_the_valid_ones_publish() {
          title = \"Nouvelle brève\"\nsummary = \"Une brève de test.\"\npublished = \"2024-08-10T08:00:00Z\"\n+++\n",
     );
 
-    let output = app.herald(&["publish", "--prune"]);
+    let output = app.herald(&["publish", "--prune"]).await;
 
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let out = stdout(&output);
@@ -153,7 +153,7 @@ async fn a_slug_taken_by_another_article_is_refused() {
          kind = \"teaser\"\ntitle = \"Copie\"\nsummary = \"Copie.\"\npublished = \"2024-08-10T08:00:00Z\"\n+++\n",
     );
     std::fs::remove_file(app.content_dir.join(TEASER)).unwrap();
-    let output = app.herald(&["publish"]);
+    let output = app.herald(&["publish"]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stdout(&output).contains(

@@ -63,7 +63,7 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
 
     // Publish from another process: a Create of the article's Note.
     app.write_content("apf-breve.md", ARTICLE);
-    publish(&app);
+    publish(&app).await;
     let create = peer.await_received("a Create", |a| created(a).cloned()).await;
     let note = create.object;
     assert!(note.content.contains("Brève fédérée"), "{note:#?}");
@@ -88,7 +88,7 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
 
     // An edit: an Update with the new text.
     app.write_content("apf-breve.md", &ARTICLE.replace("pendant le test", "pendant le test, corrigée,"));
-    publish(&app);
+    publish(&app).await;
     let update = peer.await_received("an Update", |a| updated(a).cloned()).await;
     assert_eq!(update.object.id, note.id);
     assert!(update.object.content.contains("corrigée"), "{update:#?}");
@@ -103,14 +103,14 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
     // Retraction: a Delete of the Note.
     let retracted = ARTICLE.replace("published = ", "state = \"retracted\"\npublished = ");
     app.write_content("apf-breve.md", &retracted);
-    publish(&app);
+    publish(&app).await;
     let delete = peer.await_received("a Delete", |a| deleted(a).cloned()).await;
     assert_eq!(delete.object.id(), &note.id);
 
     // Key rotation: bob gets an Update of herald's actor carrying the new
     // key, verified by the crate with the key bob holds, and verifies the
     // next Create with the new key.
-    let rotate = app.herald(&["key", "rotate"]);
+    let rotate = app.herald(&["key", "rotate"]).await;
     assert!(rotate.status.success(), "{rotate:?}");
     let renewed = peer.await_received("an Update of herald's actor", |a| updated_actor(a).cloned()).await;
     assert_eq!(renewed.object.id(), news.ap_id.inner());
@@ -127,7 +127,7 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
     assert_eq!(renewed.object.public_key_pem(), served["publicKey"]["publicKeyPem"].as_str().unwrap());
     assert_ne!(renewed.object.public_key_pem(), news.public_key_pem(), "the key did not change");
     app.write_content("apf-rotation.md", &ARTICLE.replace(ARTICLE_ID, ROTATED_ID).replace("apf-breve", "apf-rotation"));
-    publish(&app);
+    publish(&app).await;
     let after = peer
         .await_received("a Create signed with the new key", |a| created(a).filter(|c| c.object.id != note.id).cloned())
         .await;
@@ -234,7 +234,7 @@ async fn await_note_collections(app: &TestApp, note: &Url, n: i64) {
     .await;
 }
 
-fn publish(app: &TestApp) {
-    let output = app.herald(&["publish"]);
+async fn publish(app: &TestApp) {
+    let output = app.herald(&["publish"]).await;
     assert!(output.status.success(), "{output:?}");
 }

@@ -81,6 +81,11 @@ pub fn circuit_window(base: TimeDelta, opens: i64) -> TimeDelta {
     (base * factor).min(MAX_CIRCUIT)
 }
 
+/// Why a job waits: its host's circuit is open.
+fn circuit_reason(host: &str, until: DateTime<Utc>) -> String {
+    format!("{host} did not answer; its circuit is open until {until}")
+}
+
 /// `host[:port]` of an inbox: the unit of per-host limits and circuits.
 pub fn host_key(url: &Url) -> String {
     signature::host_header(url)
@@ -370,7 +375,7 @@ impl Engine {
                 continue;
             }
             if let Some(until) = host.open_until.filter(|t| *t > now) {
-                let reason = format!("{key} did not answer; its circuit is open until {until}");
+                let reason = circuit_reason(&key, until);
                 let _ = outcomes.send(Outcome::Deferred { id: job.id, at: until, reason });
                 continue;
             }
@@ -521,7 +526,7 @@ impl Attempt {
                 *at = (*at).max(until);
             }
             tracing::info!(host = %self.key, %until, deferred = deferred.len(), opens = opens + 1, "circuit opened");
-            let reason = format!("{} did not answer; its circuit is open until {until}", self.key);
+            let reason = circuit_reason(&self.key, until);
             for job in deferred {
                 let _ = self.outcomes.send(Outcome::Deferred { id: job.id, at: until, reason: reason.clone() });
             }
@@ -545,7 +550,8 @@ impl Attempt {
             HostSignal::Answered if on_record => self.store.record_host_success(&self.key).await,
             HostSignal::Down => {
                 if let Some(until) = open_until {
-                    let moved = self.store.defer_host(&self.origin, until).await?;
+                    let reason = circuit_reason(&self.key, until);
+                    let moved = self.store.defer_host(&self.origin, until, &reason).await?;
                     tracing::debug!(moved, "jobs of the host rescheduled");
                 }
                 if self.store.record_host_failure(&self.key, now, open_until).await? {

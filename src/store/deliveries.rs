@@ -452,14 +452,16 @@ impl Store {
 
     /// Postpones every pending job whose inbox starts with `origin`
     /// (`scheme://host[:port]/`) to `until`, without counting an attempt:
-    /// the host's circuit is open. Returns how many jobs moved.
-    pub async fn defer_host(&self, origin: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// the host's circuit is open. `reason` becomes the last error of jobs
+    /// that have none. Returns how many jobs moved.
+    pub async fn defer_host(&self, origin: &str, until: DateTime<Utc>, reason: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' AND next_attempt_at < $1 \
-             AND substr(inbox, 1, length($2)) = $2",
+            "UPDATE deliveries SET next_attempt_at = $1, last_error = COALESCE(last_error, $3) \
+             WHERE state = 'pending' AND next_attempt_at < $1 AND substr(inbox, 1, length($2)) = $2",
         )
         .bind(format_time(until))
         .bind(origin)
+        .bind(reason)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

@@ -115,7 +115,7 @@ async fn the_queue_summary_lists_at_most_twenty_inboxes_and_the_open_circuits() 
     assert_eq!(store.enqueue_to_followers(&activity("a"), now).await.unwrap(), 30);
     store.record_host_failure("s3.example", now, Some(now + TimeDelta::seconds(60))).await.unwrap();
     // A circuit opening moves the host's pending jobs to its end, attempts untouched.
-    assert_eq!(store.defer_host("https://s3.example/", now + TimeDelta::seconds(60)).await.unwrap(), 1);
+    assert_eq!(store.defer_host("https://s3.example/", now + TimeDelta::seconds(60), "circuit open").await.unwrap(), 1);
 
     let status = store.queue_status(now).await.unwrap();
     assert_eq!(status.pending, 30);
@@ -125,6 +125,7 @@ async fn the_queue_summary_lists_at_most_twenty_inboxes_and_the_open_circuits() 
     let jobs = store.inbox_jobs("https://s3.example/inbox", 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].attempts, 0);
+    assert_eq!(jobs[0].last_error.as_deref(), Some("circuit open"));
     assert!(jobs[0].next_attempt_at > now);
     assert!(store
         .claim_deliveries(now, TimeDelta::seconds(60), 100)

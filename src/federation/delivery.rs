@@ -332,14 +332,21 @@ impl Engine {
     ) -> Result<usize, crate::error::StoreError> {
         let now = Utc::now();
         let jobs = self.store.claim_deliveries(now, self.settings.lock, room).await?;
+        // Nothing below may fail and leave a claimed job out of hand.
         if jobs.is_empty() {
             return Ok(0);
         }
         let claimed = jobs.len();
         self.load_retired_keys(&jobs).await;
-        // Few rows: only hosts with failures on record.
-        let health: HashMap<String, HostHealth> =
-            self.store.unhealthy_hosts().await?.into_iter().map(|h| (h.host.clone(), h)).collect();
+        // Few rows: only hosts with failures on record. The jobs are claimed
+        // already: without this list they still go out, as if all were well.
+        let health: HashMap<String, HostHealth> = match self.store.unhealthy_hosts().await {
+            Ok(hosts) => hosts.into_iter().map(|h| (h.host.clone(), h)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the hosts' health");
+                HashMap::new()
+            }
+        };
         let mut state = self.state();
         if state.hosts.len() > MAX_IDLE_HOSTS {
             // Forget idle hosts (they start again with a single probe).

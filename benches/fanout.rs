@@ -147,7 +147,32 @@ struct Servers(JoinSet<()>);
 /// A listener on every loopback address at one port: inboxes `/inbox/{n}`
 /// answer 202, after `latency(seed, n)` when `seed` is given. The hit is
 /// counted when the answer is sent.
-async fn live_sink(servers: &mut Servers, inboxes: usize, seed: Option<u64>) -> (u16, Arc<Tally>) {
+/// Binds every one of `addresses` (loopback only: never the wildcard
+/// address) on one common port; bounded retries when the port is taken.
+async fn bind_each(addresses: &[Ipv4Addr]) -> (u16, Vec<TcpListener>) {
+    for _ in 0..20 {
+        let first = TcpListener::bind((addresses[0], 0)).await.expect("bind a sink address");
+        let port = first.local_addr().expect("sink address").port();
+        let mut listeners = vec![first];
+        for address in &addresses[1..] {
+            match TcpListener::bind((*address, port)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() == addresses.len() {
+            return (port, listeners);
+        }
+    }
+    panic!("no port is free on all {} sink addresses", addresses.len());
+}
+
+async fn live_sink(
+    servers: &mut Servers,
+    addresses: &[Ipv4Addr],
+    inboxes: usize,
+    seed: Option<u64>,
+) -> (u16, Arc<Tally>) {
     let tally = Arc::new(Tally::new(inboxes));
     let sink = tally.clone();
     let router = Router::new().route(
@@ -165,11 +190,13 @@ async fn live_sink(servers: &mut Servers, inboxes: usize, seed: Option<u64>) -> 
             }
         }),
     );
-    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.expect("bind the live sink");
-    let port = listener.local_addr().expect("live sink address").port();
-    servers.0.spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (port, listeners) = bind_each(addresses).await;
+    for listener in listeners {
+        let router = router.clone();
+        servers.0.spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+    }
     (port, tally)
 }
 
@@ -191,11 +218,17 @@ impl Dead {
     }
 }
 
-async fn dead_sink(servers: &mut Servers) -> (u16, Arc<Dead>) {
+async fn dead_sink(servers: &mut Servers, addresses: &[Ipv4Addr]) -> (u16, Arc<Dead>) {
     let dead = Arc::new(Dead::default());
-    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.expect("bind the dead sink");
-    let port = listener.local_addr().expect("dead sink address").port();
-    let tally = dead.clone();
+    let (port, listeners) = bind_each(addresses).await;
+    for listener in listeners {
+        hold_all(servers, listener, dead.clone());
+    }
+    (port, dead)
+}
+
+/// Accepts every connection on `listener` and holds it open, unanswered.
+fn hold_all(servers: &mut Servers, listener: TcpListener, tally: Arc<Dead>) {
     servers.0.spawn(async move {
         let mut connections = JoinSet::new();
         loop {
@@ -216,7 +249,6 @@ async fn dead_sink(servers: &mut Servers) -> (u16, Arc<Dead>) {
             while connections.try_join_next().is_some() {}
         }
     });
-    (port, dead)
 }
 
 /// Reads and discards until the peer closes the connection.
@@ -403,8 +435,9 @@ struct Fanout {
 async fn cpu(limit: f64, cores: usize) -> Fanout {
     const HOSTS: u8 = 100;
     let mut servers = Servers::default();
-    let (port, tally) = live_sink(&mut servers, FOLLOWERS, None).await;
     let host = |n: usize| Ipv4Addr::new(127, 0, 1, 1 + (n % usize::from(HOSTS)) as u8);
+    let addresses: Vec<Ipv4Addr> = (0..usize::from(HOSTS)).map(host).collect();
+    let (port, tally) = live_sink(&mut servers, &addresses, FOLLOWERS, None).await;
     let followers: Vec<_> = (0..FOLLOWERS).map(|n| follower(host(n), port, n)).collect();
     let herald = Herald::start(&followers, "").await;
     let pid = herald.child.id().to_string();
@@ -464,8 +497,10 @@ async fn latency_scenario(limit: f64, seed: u64) -> Option<f64> {
     let dead_host = |h: usize| h % 20 == 19;
     let address = |h: usize| Ipv4Addr::new(127, 0, 2 + (h / 250) as u8, 1 + (h % 250) as u8);
     let mut servers = Servers::default();
-    let (live_port, tally) = live_sink(&mut servers, FOLLOWERS, Some(seed)).await;
-    let (dead_port, dead) = dead_sink(&mut servers).await;
+    let live_addresses: Vec<Ipv4Addr> = (0..HOSTS).filter(|&h| !dead_host(h)).map(address).collect();
+    let dead_addresses: Vec<Ipv4Addr> = (0..HOSTS).filter(|&h| dead_host(h)).map(address).collect();
+    let (live_port, tally) = live_sink(&mut servers, &live_addresses, FOLLOWERS, Some(seed)).await;
+    let (dead_port, dead) = dead_sink(&mut servers, &dead_addresses).await;
     let followers: Vec<_> = (0..FOLLOWERS)
         .map(|n| {
             let h = n % HOSTS;

@@ -58,8 +58,28 @@ fn answer_delay(inbox: usize) -> Duration {
     Duration::from_millis(50 + x % 451)
 }
 
-/// Every live host on one port (a listener on all addresses).
-async fn live_sink(log: Log) -> u16 {
+/// Binds every one of `addresses` (loopback only: never the wildcard
+/// address) on one common port; bounded retries when the port is taken.
+async fn bind_each(addresses: &[Ipv4Addr]) -> (u16, Vec<TcpListener>) {
+    for _ in 0..20 {
+        let first = TcpListener::bind((addresses[0], 0)).await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        let mut listeners = vec![first];
+        for address in &addresses[1..] {
+            match TcpListener::bind((*address, port)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() == addresses.len() {
+            return (port, listeners);
+        }
+    }
+    panic!("no port is free on all {} sink addresses", addresses.len());
+}
+
+/// Every live host, on one port.
+async fn live_sink(log: Log, addresses: &[Ipv4Addr]) -> u16 {
     let router = Router::new().route(
         "/inbox/{n}",
         post(move |Path(n): Path<usize>, _body: String| {
@@ -71,27 +91,31 @@ async fn live_sink(log: Log) -> u16 {
             }
         }),
     );
-    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (port, listeners) = bind_each(addresses).await;
+    for listener in listeners {
+        let router = router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
     port
 }
 
-/// Every dead host on another port: accept, read, never answer, and log
+/// Every dead host, on another port: accept, read, never answer, and log
 /// when herald closes the connection.
-async fn dead_sink(log: Log) -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let std::net::IpAddr::V4(host) = stream.local_addr().unwrap().ip() else { return };
-                read_until_closed(stream).await;
-                log.lock().unwrap().push(Event::DeadClosed(host));
-            });
-        }
-    });
+async fn dead_sink(log: Log, addresses: &[Ipv4Addr]) -> u16 {
+    let (port, listeners) = bind_each(addresses).await;
+    for listener in listeners {
+        let log = log.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let std::net::IpAddr::V4(host) = stream.local_addr().unwrap().ip() else { return };
+                    read_until_closed(stream).await;
+                    log.lock().unwrap().push(Event::DeadClosed(host));
+                });
+            }
+        });
+    }
     port
 }
 
@@ -131,8 +155,10 @@ async fn slow_and_dead_hosts_do_not_hold_back_live_inboxes() {
     // Arrange: 300 inboxes on 30 hosts; 10 hosts black-holed, the others
     // answering after 50–500 ms.
     let log: Log = Arc::default();
-    let live_port = live_sink(log.clone()).await;
-    let dead_port = dead_sink(log.clone()).await;
+    let live_addresses: Vec<Ipv4Addr> = (0..HOSTS).filter(|&h| !is_dead(h)).map(address).collect();
+    let dead_addresses: Vec<Ipv4Addr> = (0..HOSTS).filter(|&h| is_dead(h)).map(address).collect();
+    let live_port = live_sink(log.clone(), &live_addresses).await;
+    let dead_port = dead_sink(log.clone(), &dead_addresses).await;
     let followers: Vec<RemoteActorRow> = (0..INBOXES)
         .map(|n| {
             let host = host_of(n);

@@ -92,11 +92,6 @@ pub enum Delivered {
     Refused(String),
 }
 
-/// Parses a stored key for signing.
-pub fn key_pair(key: &StoredKey) -> Result<KeyPair, KeyError> {
-    keys::signing_key(key)
-}
-
 /// The account's key, parsed for signing, with its public half.
 struct SigningKey {
     pair: KeyPair,

@@ -405,7 +405,7 @@ impl Engine {
                 continue;
             }
             match self.store.actor_key_by_id(id).await {
-                Ok(Some(stored)) => match super::client::key_pair(&stored) {
+                Ok(Some(stored)) => match super::keys::signing_key(&stored) {
                     Ok(pair) => {
                         self.shared.retired.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(pair));
                     }
@@ -484,9 +484,8 @@ struct Attempt {
 impl Attempt {
     #[tracing::instrument(name = "delivery", skip_all, fields(job = job.id, inbox = %job.inbox, attempts = job.attempts))]
     async fn run(self, job: Job) {
-        let (outcome, signal, retry_after) = self.send(&job).await;
+        let (mut outcome, signal) = self.send(&job).await;
         let now = Utc::now();
-        let mut outcome = outcome;
         // Host bookkeeping first, so that its queued jobs see the verdict.
         let (deferred, open_until, on_record, opens) = {
             let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -507,11 +506,7 @@ impl Attempt {
                     host.unavailable = None;
                 }
                 HostSignal::Down => {
-                    let window = circuit_window(self.settings.circuit_open, host.opens);
-                    let mut until = now + window;
-                    if let Some(wait) = retry_after.and_then(|w| TimeDelta::from_std(w).ok()) {
-                        until = until.max(now + wait);
-                    }
+                    let until = now + circuit_window(self.settings.circuit_open, host.opens);
                     host.proven = false;
                     host.open_until = Some(until);
                     host.opens += 1;
@@ -538,24 +533,24 @@ impl Attempt {
                 let _ = self.outcomes.send(Outcome::Deferred { id: job.id, at: until, reason: reason.clone() });
             }
         }
-        if let Err(error) = self.host_records(&signal, &job, on_record, open_until, now).await {
+        if let Err(error) = self.host_records(&signal, on_record, open_until, now).await {
             tracing::warn!(%error, "host bookkeeping failed");
         }
         let _ = self.outcomes.send(outcome);
     }
 
-    /// Writes what the attempt taught about the host.
+    /// Writes what the attempt taught about the host: `open_until` is set
+    /// when its circuit just opened.
     async fn host_records(
         &self,
         signal: &HostSignal,
-        job: &Job,
         on_record: bool,
         open_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), crate::error::StoreError> {
         match signal {
             HostSignal::Answered if on_record => self.store.record_host_success(&self.key).await,
-            HostSignal::Down => {
+            HostSignal::Down | HostSignal::Failing => {
                 if let Some(until) = open_until {
                     let reason = circuit_reason(&self.key, until);
                     let moved = self.store.defer_host(&self.origin, until, &reason).await?;
@@ -566,56 +561,44 @@ impl Attempt {
                 }
                 Ok(())
             }
-            HostSignal::Failing => {
-                if self.store.record_host_failure(&self.key, now, None).await? {
-                    tracing::warn!(host = %self.key, "host marked unavailable after failures on 7 different days");
-                }
-                Ok(())
-            }
-            _ => {
-                let _ = job;
-                Ok(())
-            }
+            HostSignal::Answered | HostSignal::Nothing => Ok(()),
         }
     }
 
     /// Signs (off the runtime) and sends; classifies the answer.
-    async fn send(&self, job: &Job) -> (Outcome, HostSignal, Option<Duration>) {
+    async fn send(&self, job: &Job) -> (Outcome, HostSignal) {
         let id = job.id;
         let failed = |status, error: String| Outcome::Failed { id, status, error };
         let Ok(inbox) = Url::parse(&job.inbox) else {
-            return (failed(None, "not a URL".into()), HostSignal::Nothing, None);
+            return (failed(None, "not a URL".into()), HostSignal::Nothing);
         };
         let key = job.signing_key.and_then(|id| self.shared.retired_key(id));
         if job.signing_key.is_some() && key.is_none() {
             return (
                 self.retry(job, None, None, "its retired signing key could not be read".into()),
                 HostSignal::Nothing,
-                None,
             );
         }
         let headers = match self.shared.signer.sign(&self.client, key, &inbox, &job.body).await {
             Ok(headers) => headers,
-            Err(error) => {
-                return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing, None)
-            }
+            Err(error) => return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing),
         };
         match self.client.send_signed(&inbox, job.body.clone(), headers, self.settings.request_timeout).await {
-            Delivered::Refused(error) => (failed(None, error), HostSignal::Nothing, None),
+            Delivered::Refused(error) => (failed(None, error), HostSignal::Nothing),
             Delivered::Timeout => {
                 let error = format!("no answer within {} ms", self.settings.request_timeout.as_millis());
-                (self.retry(job, None, None, error), HostSignal::Down, None)
+                (self.retry(job, None, None, error), HostSignal::Down)
             }
-            Delivered::Network(error) => (self.retry(job, None, None, error), HostSignal::Down, None),
+            Delivered::Network(error) => (self.retry(job, None, None, error), HostSignal::Down),
             Delivered::Status(status, _) if status.is_success() => {
-                (Outcome::Delivered { id, status: status.as_u16() }, HostSignal::Answered, None)
+                (Outcome::Delivered { id, status: status.as_u16() }, HostSignal::Answered)
             }
             Delivered::Status(StatusCode::GONE, _) => {
                 match self.store.remove_followers_at(&job.inbox).await {
                     Ok(removed) => tracing::info!(removed, "inbox is gone; its followers were removed"),
                     Err(error) => tracing::warn!(%error, "could not remove the followers of a gone inbox"),
                 }
-                (failed(Some(410), "410 Gone".into()), HostSignal::Answered, None)
+                (failed(Some(410), "410 Gone".into()), HostSignal::Answered)
             }
             // Mastodon's `response_error_unsalvageable?`: 401 (a key being
             // rotated, a signature checked against a stale key), 408 and 429
@@ -627,10 +610,10 @@ impl Attempt {
                 ) || status.is_server_error() =>
             {
                 let outcome = self.retry(job, Some(status.as_u16()), retry_after, format!("answered {status}"));
-                (outcome, HostSignal::Failing, retry_after)
+                (outcome, HostSignal::Failing)
             }
             Delivered::Status(status, _) => {
-                (failed(Some(status.as_u16()), format!("answered {status}; not retried")), HostSignal::Answered, None)
+                (failed(Some(status.as_u16()), format!("answered {status}; not retried")), HostSignal::Answered)
             }
         }
     }

@@ -80,14 +80,52 @@ pub async fn spawn_reachable_app_at(host: &str) -> TestApp {
     spawn(false, false, Some(host)).await
 }
 
+/// One of several instances on one shared database (`database_url`, e.g.
+/// from [`crate::pg::fresh_database`]), serving on its own free loopback
+/// port with `base_url` (every instance of a site has the same one).
+pub async fn spawn_instance(database_url: &str, base_url: &str) -> TestApp {
+    spawn_with(Setup { database_url: Some(database_url.to_owned()), base_url: Some(base_url.to_owned()), ..Setup::default() })
+        .await
+}
+
+/// How `spawn_with` sets an instance up.
+#[derive(Debug, Default, Clone)]
+pub struct Setup {
+    /// Add `tests/fixtures/extra` to the content.
+    pub extra: bool,
+    /// Run as `serve --watch`.
+    pub watch: bool,
+    /// Serve on a fixed loopback port with `http://{host}:{port}/` as base URL.
+    pub reachable: Option<String>,
+    /// The database (default: a fresh SQLite file in the app's directory).
+    pub database_url: Option<String>,
+    /// The base URL (default `BASE_URL`, or the reachable one).
+    pub base_url: Option<String>,
+}
+
 /// `reachable`: serve on a fixed loopback port with `http://{host}:{port}/`
 /// as the base URL, instead of `BASE_URL`.
 async fn spawn(extra: bool, watch: bool, reachable: Option<&str>) -> TestApp {
+    spawn_with(Setup { extra, watch, reachable: reachable.map(str::to_owned), ..Setup::default() }).await
+}
+
+/// Starts an instance as `setup` says.
+pub async fn spawn_with(setup: Setup) -> TestApp {
+    let Setup { extra, watch, reachable, database_url, base_url: given_base_url } = setup;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
     let mut env = test_env(dir.path());
+    let database_url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("herald.db").display()));
+    env.retain(|(k, _)| k != "HERALD_DATABASE__URL");
+    env.push(("HERALD_DATABASE__URL".into(), database_url.clone()));
     let mut base_url = BASE_URL.to_owned();
+    if let Some(given) = given_base_url {
+        base_url = given;
+        env.retain(|(k, _)| k != "HERALD_SERVER__BASE_URL");
+        env.push(("HERALD_SERVER__BASE_URL".into(), base_url.clone()));
+    }
     if let Some(host) = reachable {
         // Pick a free port, then let herald bind it (a tiny race, acceptable in tests).
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -97,7 +135,7 @@ async fn spawn(extra: bool, watch: bool, reachable: Option<&str>) -> TestApp {
         env.push(("HERALD_SERVER__BASE_URL".into(), base_url.clone()));
     }
     let config_file = dir.path().join("herald.toml");
-    std::fs::write(&config_file, config_toml(dir.path(), &base_url)).unwrap();
+    std::fs::write(&config_file, config_toml(dir.path(), &base_url, &database_url)).unwrap();
     let settings = Settings::load_with_env(None, env).unwrap();
     let app = Application::build(settings).await.unwrap();
     let app = if watch { app.watch_content().unwrap() } else { app };
@@ -119,11 +157,10 @@ async fn spawn(extra: bool, watch: bool, reachable: Option<&str>) -> TestApp {
 }
 
 /// The same settings as `test_env`, as a file for the `herald` binary.
-fn config_toml(dir: &Path, base_url: &str) -> String {
+fn config_toml(dir: &Path, base_url: &str, database_url: &str) -> String {
     format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{base_url}\"\n[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n\
+        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{base_url}\"\n[database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
          [federation]\nallow_private_addresses = true\n",
-        dir.join("herald.db").display(),
         dir.join("feeds").display()
     )
 }

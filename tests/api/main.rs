@@ -13,6 +13,7 @@ mod golden;
 mod inbox;
 mod interop;
 mod latency;
+mod pg;
 mod publish;
 mod queue;
 mod validators;

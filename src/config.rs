@@ -77,6 +77,8 @@ pub struct DatabaseSettings {
     pub url: String,
     /// herald's data directory.
     pub data_dir: PathBuf,
+    /// Connections in the pool.
+    pub max_connections: u32,
 }
 
 /// `[content]`
@@ -266,6 +268,7 @@ struct RawServer {
 struct RawDatabase {
     url: String,
     data_dir: PathBuf,
+    max_connections: u32,
 }
 
 #[derive(Deserialize)]
@@ -356,12 +359,17 @@ impl Raw {
         };
         check(
             "database.url",
-            if db_url.starts_with("sqlite:") {
+            if db_url.starts_with("sqlite:") || crate::store::is_postgres_url(&db_url) {
                 Ok(())
             } else {
-                Err(format!("{db_url:?} is not supported: use \"sqlite://path/to/herald.db\" or leave it empty"))
+                Err(format!(
+                    "{:?} is not supported: use \"sqlite://path/to/herald.db\", \
+                     \"postgres://user:password@host/database\" or leave it empty",
+                    crate::store::redact(&db_url)
+                ))
             },
         );
+        check("database.max_connections", in_range(self.database.max_connections, 1..=1000));
 
         check("feeds.items", in_range(self.feeds.items, 1..=10_000));
         check("feeds.max_age", in_range(self.feeds.max_age, 0..=86_400));
@@ -467,7 +475,11 @@ impl Raw {
                     license_url.unwrap_or_else(|| base_url.join("license").unwrap_or_else(|_| base_url.clone()));
                 Ok(Settings {
                     server: ServerSettings { bind, poll_interval: Duration::from_millis(self.server.poll_interval_ms) },
-                    database: DatabaseSettings { url: db_url, data_dir: self.database.data_dir },
+                    database: DatabaseSettings {
+                        url: db_url,
+                        data_dir: self.database.data_dir,
+                        max_connections: self.database.max_connections,
+                    },
                     content: ContentSettings { dir: self.content.dir, publish_on_start: self.content.publish_on_start },
                     feeds: FeedSettings {
                         items: usize::try_from(self.feeds.items).unwrap_or(50),

@@ -64,6 +64,9 @@ pub enum StoreError {
         /// What could not be decoded.
         message: String,
     },
+    /// `herald copy` refused to start.
+    #[error(transparent)]
+    Copy(#[from] crate::store::CopyRefused),
     /// The data directory cannot be created.
     #[error("cannot create data directory {path}: {source}", path = .path.display())]
     DataDir {

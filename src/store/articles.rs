@@ -2,11 +2,8 @@
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
-
 use super::deliveries::Outgoing;
-use super::{format_time, Store};
+use super::{int_param, on_pool, on_tx, Event, Store, Time, Tx};
 use crate::article::{Article, ArticleId, Slug, State, Tag};
 use crate::error::StoreError;
 
@@ -70,29 +67,70 @@ struct StoredRow {
     source: Option<String>,
 }
 
+/// An article as its JSON document.
+#[derive(sqlx::FromRow)]
+struct ArticleRow {
+    id: String,
+    data: String,
+}
+
+impl ArticleRow {
+    fn decode(self) -> Result<Article, StoreError> {
+        serde_json::from_str(&self.data).map_err(|e| StoreError::Corrupt { id: self.id, message: e.to_string() })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct FullRow {
+    id: String,
+    data: String,
+    fingerprint: String,
+    revision: i64,
+    source: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TrackedRow {
+    id: String,
+    slug: String,
+    source: String,
+}
+
+fn article_id(id: String) -> Result<ArticleId, StoreError> {
+    ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })
+}
+
+/// Decodes a list of article rows.
+fn articles(rows: Vec<ArticleRow>) -> Result<Vec<Article>, StoreError> {
+    rows.into_iter().map(ArticleRow::decode).collect()
+}
+
 impl Store {
     /// The newest published articles, newest first.
     #[tracing::instrument(skip(self), err)]
     pub async fn latest_published(&self, limit: usize) -> Result<Vec<Article>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1",
-        )
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        articles(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1",
+            )
+            .bind(int_param(limit))
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// One page of published articles, newest first.
     pub async fn published_page(&self, limit: usize, offset: usize) -> Result<Vec<Article>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1 OFFSET $2",
-        )
-        .bind(limit_param(limit))
-        .bind(limit_param(offset))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        articles(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC \
+                 LIMIT $1 OFFSET $2",
+            )
+            .bind(int_param(limit))
+            .bind(int_param(offset))
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Number of published articles.
@@ -102,57 +140,50 @@ impl Store {
 
     /// The article with this id, published or retracted.
     pub async fn article_by_id(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
-        let row = sqlx::query("SELECT id, data FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .next();
-        row.as_ref().map(decode).transpose()
+        let row: Option<ArticleRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, data FROM articles WHERE id = $1").bind(id.as_str()).fetch_optional(pool).await?
+        });
+        row.map(ArticleRow::decode).transpose()
     }
 
     /// The newest published articles carrying `tag`, newest first.
     #[tracing::instrument(skip(self), fields(tag = %tag), err)]
     pub async fn latest_published_with_tag(&self, tag: &Tag, limit: usize) -> Result<Vec<Article>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.data FROM articles a JOIN article_tags t ON t.article_id = a.id \
-             WHERE t.tag = $1 AND a.state = 'published' ORDER BY a.published DESC, a.id DESC LIMIT $2",
-        )
-        .bind(tag.as_str())
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        articles(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.id, a.data FROM articles a JOIN article_tags t ON t.article_id = a.id \
+                 WHERE t.tag = $1 AND a.state = 'published' ORDER BY a.published DESC, a.id DESC LIMIT $2",
+            )
+            .bind(tag.as_str())
+            .bind(int_param(limit))
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// The article with this slug, published or retracted.
     #[tracing::instrument(skip(self), fields(slug = %slug), err)]
     pub async fn article_by_slug(&self, slug: &Slug) -> Result<Option<Article>, StoreError> {
-        let row = sqlx::query("SELECT id, data FROM articles WHERE slug = $1")
-            .bind(slug.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .next();
-        row.as_ref().map(decode).transpose()
+        let row: Option<ArticleRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, data FROM articles WHERE slug = $1")
+                .bind(slug.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(ArticleRow::decode).transpose()
     }
 
     /// Published articles that came from files, to find files that disappeared.
     pub async fn tracked_files(&self) -> Result<Vec<TrackedFile>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, slug, source FROM articles WHERE source IS NOT NULL AND state = 'published' ORDER BY source",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                Ok(TrackedFile {
-                    id: ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id: id.clone(), message })?,
-                    slug: row.try_get("slug")?,
-                    source: row.try_get("source")?,
-                })
-            })
+        let rows: Vec<TrackedRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, slug, source FROM articles WHERE source IS NOT NULL AND state = 'published' ORDER BY source",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|row| Ok(TrackedFile { id: article_id(row.id)?, slug: row.slug, source: row.source }))
             .collect()
     }
 
@@ -172,7 +203,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<SyncReport, StoreError> {
         let now = now.trunc_subsecs(0);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         take_write_lock(&mut tx).await?;
         let mut report = SyncReport::default();
         for submission in submissions {
@@ -260,7 +291,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let now = now.trunc_subsecs(0);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         take_write_lock(&mut tx).await?;
         let mut retracted = Vec::new();
         for id in ids {
@@ -310,7 +341,7 @@ pub enum Change {
 pub type Activities<'a> = dyn Fn(Change, &Article, i64) -> Option<Outgoing> + Send + Sync + 'a;
 
 async fn federate(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     activities: &Activities<'_>,
     change: Change,
     article: &Article,
@@ -326,62 +357,65 @@ async fn federate(
 /// SQLite takes its write lock lazily, and a reader that later writes fails
 /// at once if another process wrote meanwhile. Writing first makes a
 /// concurrent publish wait (busy_timeout) instead of failing.
-pub(super) async fn take_write_lock(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut **tx).await?;
+///
+/// On PostgreSQL the same statement locks the row, so that publishes from
+/// several instances go one after the other.
+pub(super) async fn take_write_lock(tx: &mut Tx) -> Result<(), StoreError> {
+    on_tx!(tx, conn => { sqlx::query("UPDATE site_state SET revision = revision WHERE id = 1").execute(&mut *conn).await?; });
     Ok(())
 }
 
-pub(super) async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
-        .bind(format_time(now))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+pub(super) async fn bump_site(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE site_state SET revision = revision + 1, changed_at = $1 WHERE id = 1")
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?;
+    });
+    tx.notify(Event::Site).await
 }
 
-async fn fetch_row(tx: &mut Transaction<'_, Any>, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
-    let row = sqlx::query("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .next();
+async fn fetch_row(tx: &mut Tx, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
+    let row: Option<FullRow> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+    });
     row.map(|row| {
         Ok(StoredRow {
-            article: decode(&row)?,
-            fingerprint: row.try_get("fingerprint")?,
-            revision: row.try_get("revision")?,
-            source: row.try_get("source")?,
+            article: ArticleRow { id: row.id, data: row.data }.decode()?,
+            fingerprint: row.fingerprint,
+            revision: row.revision,
+            source: row.source,
         })
     })
     .transpose()
 }
 
-async fn slug_owner(tx: &mut Transaction<'_, Any>, slug: &Slug) -> Result<Option<ArticleId>, StoreError> {
-    let row = sqlx::query("SELECT id FROM articles WHERE slug = $1")
-        .bind(slug.as_str())
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .next();
-    row.map(|row| {
-        let id: String = row.try_get("id")?;
-        ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })
-    })
-    .transpose()
+async fn slug_owner(tx: &mut Tx, slug: &Slug) -> Result<Option<ArticleId>, StoreError> {
+    let id: Option<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT id FROM articles WHERE slug = $1")
+            .bind(slug.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    id.map(article_id).transpose()
 }
 
-async fn set_source(tx: &mut Transaction<'_, Any>, id: &ArticleId, source: Option<&str>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE articles SET source = $1 WHERE id = $2")
-        .bind(source)
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
+async fn set_source(tx: &mut Tx, id: &ArticleId, source: Option<&str>) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE articles SET source = $1 WHERE id = $2")
+            .bind(source)
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    });
     Ok(())
 }
 
 async fn write_article(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     article: &Article,
     source: Option<&str>,
     fingerprint: &str,
@@ -398,53 +432,49 @@ async fn write_article(
         "UPDATE articles SET slug = $1, kind = $2, state = $3, published = $4, updated = $5, data = $6, source = $7, \
          fingerprint = $8, revision = $9, changed_at = $10 WHERE id = $11"
     };
-    sqlx::query(sql)
-        .bind(article.slug.as_str())
-        .bind(article.kind.as_str())
+    on_tx!(tx, conn => {
+        sqlx::query(sql)
+            .bind(article.slug.as_str())
+            .bind(article.kind.as_str())
+            .bind(article.state.as_str())
+            .bind(Time(article.published))
+            .bind(Time(article.updated))
+            .bind(&data)
+            .bind(source)
+            .bind(fingerprint)
+            .bind(revision)
+            .bind(Time(now))
+            .bind(article.id.as_str())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM article_tags WHERE article_id = $1")
+            .bind(article.id.as_str())
+            .execute(&mut *conn)
+            .await?;
+        for tag in &article.tags {
+            sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2)")
+                .bind(article.id.as_str())
+                .bind(tag.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO article_revisions (article_id, revision, state, data, source, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(article.id.as_str())
+        .bind(revision)
         .bind(article.state.as_str())
-        .bind(format_time(article.published))
-        .bind(format_time(article.updated))
         .bind(&data)
         .bind(source)
-        .bind(fingerprint)
-        .bind(revision)
-        .bind(format_time(now))
-        .bind(article.id.as_str())
-        .execute(&mut **tx)
+        .bind(Time(now))
+        .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM article_tags WHERE article_id = $1").bind(article.id.as_str()).execute(&mut **tx).await?;
-    for tag in &article.tags {
-        sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2)")
-            .bind(article.id.as_str())
-            .bind(tag.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT INTO article_revisions (article_id, revision, state, data, source, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(article.id.as_str())
-    .bind(revision)
-    .bind(article.state.as_str())
-    .bind(&data)
-    .bind(source)
-    .bind(format_time(now))
-    .execute(&mut **tx)
-    .await?;
+    });
     Ok(())
-}
-
-fn decode(row: &AnyRow) -> Result<Article, StoreError> {
-    let id: String = row.try_get("id")?;
-    let data: String = row.try_get("data")?;
-    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt { id, message: e.to_string() })
 }
 
 fn fingerprint(article: &Article) -> String {
     let json = serde_json::to_vec(article).unwrap_or_default();
     hex::encode(Sha256::digest(&json))
-}
-
-fn limit_param(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }

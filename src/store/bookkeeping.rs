@@ -3,10 +3,9 @@
 //! without a publish, and what followers were last told about the account.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{Any, Row, Transaction};
 
 use super::deliveries::{fan_out, Outgoing};
-use super::{format_time, Store};
+use super::{on_pool, on_tx, Event, Store, Time, Tx};
 use crate::error::StoreError;
 
 /// A cached document that changed: every running server drops it.
@@ -19,14 +18,14 @@ pub enum Invalidation {
 }
 
 impl Invalidation {
-    fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         match self {
             Invalidation::Followers => "followers".to_owned(),
             Invalidation::Note(article_id) => format!("note {article_id}"),
         }
     }
 
-    fn decode(raw: &str) -> Option<Self> {
+    pub(super) fn decode(raw: &str) -> Option<Self> {
         match raw.split_once(' ') {
             None if raw == "followers" => Some(Invalidation::Followers),
             Some(("note", id)) => Some(Invalidation::Note(id.to_owned())),
@@ -51,66 +50,62 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO received_activities (id, actor, kind, received_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(actor)
-        .bind(kind)
-        .bind(format_time(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO received_activities (id, actor, kind, received_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(actor)
+            .bind(kind)
+            .bind(Time(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
     }
 
     /// Forgets an activity id whose processing failed, so a redelivery is
     /// processed again.
     pub async fn forget_activity(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM received_activities WHERE id = $1").bind(id).execute(&self.pool).await?;
+        on_pool!(self, pool => { sqlx::query("DELETE FROM received_activities WHERE id = $1").bind(id).execute(pool).await?; });
         Ok(())
     }
 
     /// The invalidations after `seq`, oldest first, with their sequence numbers.
     pub async fn invalidations_since(&self, seq: i64) -> Result<Vec<(i64, Invalidation)>, StoreError> {
-        let rows = sqlx::query("SELECT seq, key FROM invalidations WHERE seq > $1 ORDER BY seq")
-            .bind(seq)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let key: String = row.try_get("key")?;
-            if let Some(invalidation) = Invalidation::decode(&key) {
-                out.push((row.try_get("seq")?, invalidation));
-            }
-        }
-        Ok(out)
+        let rows: Vec<(i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT seq, key FROM invalidations WHERE seq > $1 ORDER BY seq").bind(seq).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().filter_map(|(seq, key)| Invalidation::decode(&key).map(|i| (seq, i))).collect())
     }
 
     /// The latest invalidation's sequence number (0 when none).
     pub async fn last_invalidation(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM invalidations").fetch_all(&self.pool).await?;
-        Ok(row.into_iter().next().map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
+        self.count("SELECT COALESCE(MAX(seq), 0) FROM invalidations").await
     }
 
     /// Deletes invalidations and received activity ids nobody needs any more.
     pub async fn prune_bookkeeping(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM invalidations WHERE at < $1")
-            .bind(format_time(now - KEEP_INVALIDATIONS))
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM received_activities WHERE received_at < $1")
-            .bind(format_time(now - REMEMBER_RECEIVED))
-            .execute(&self.pool)
-            .await?;
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM invalidations WHERE at < $1")
+                .bind(Time(now - KEEP_INVALIDATIONS))
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM received_activities WHERE received_at < $1")
+                .bind(Time(now - REMEMBER_RECEIVED))
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
     /// A value of `account_state`.
     pub async fn account_state(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let rows =
-            sqlx::query("SELECT value FROM account_state WHERE name = $1").bind(name).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().next().map(|r| r.try_get("value")).transpose()?)
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM account_state WHERE name = $1").bind(name).fetch_optional(pool).await?
+        }))
     }
 
     /// Sends `activity` to every follower once per `value` of `name`: when
@@ -126,29 +121,29 @@ impl Store {
         activity: &Outgoing,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::articles::take_write_lock(&mut tx).await?;
-        let stored: Option<String> = sqlx::query("SELECT value FROM account_state WHERE name = $1")
-            .bind(name)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.try_get("value"))
-            .transpose()?;
+        let stored: Option<String> = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar("SELECT value FROM account_state WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
         if stored.as_deref() == Some(value) {
             // Ended here, not left to the drop: the write lock goes now.
             tx.rollback().await?;
             return Ok(0);
         }
-        sqlx::query(
-            "INSERT INTO account_state (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO account_state (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *conn)
+            .await?;
+        });
         let jobs = if stored.is_some() || announce_first { fan_out(&mut tx, activity, now).await? } else { 0 };
         tx.commit().await?;
         Ok(jobs)
@@ -156,17 +151,20 @@ impl Store {
 }
 
 /// Records `invalidation` inside the caller's transaction.
-pub(super) async fn invalidate(
-    tx: &mut Transaction<'_, Any>,
-    invalidation: &Invalidation,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO invalidations (key, at) VALUES ($1, $2)")
-        .bind(invalidation.encode())
-        .bind(format_time(now))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+///
+/// On PostgreSQL the invalidation also travels in a notification, which
+/// listening servers apply directly: sequence numbers of concurrent
+/// transactions may commit out of order there, so reading "the rows after
+/// the last one seen" could miss one.
+pub(super) async fn invalidate(tx: &mut Tx, invalidation: &Invalidation, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO invalidations (key, at) VALUES ($1, $2)")
+            .bind(invalidation.encode())
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?;
+    });
+    tx.notify(Event::Invalidated(invalidation.clone())).await
 }
 
 #[cfg(test)]

@@ -12,9 +12,8 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{Any, Row, Transaction};
 
-use super::{format_time, parse_time, Store};
+use super::{int_param, on_pool, on_tx, Event, Pool, Store, Time, Tx};
 use crate::error::StoreError;
 
 /// An activity to send.
@@ -60,7 +59,7 @@ impl DeliveryState {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "pending" => Ok(DeliveryState::Pending),
             "delivered" => Ok(DeliveryState::Delivered),
@@ -176,6 +175,55 @@ pub struct QueueStatus {
     pub hosts: Vec<HostHealth>,
 }
 
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    inbox: String,
+    activity_id: String,
+    attempts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct BodyRow {
+    body: String,
+    signing_key: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BacklogRow {
+    inbox: String,
+    pending: i64,
+    failed: i64,
+    last_error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobListRow {
+    id: i64,
+    activity_id: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Time,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// The queue claim: one statement that stamps due jobs with the end of
+/// their lock. SQLite serializes writers, so two workers never stamp the
+/// same row (the second one's subquery sees the first one's lock).
+const CLAIM_SQLITE: &str = "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE id IN (\
+    SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
+    ORDER BY next_attempt_at, id LIMIT $3) \
+    RETURNING id, inbox, activity_id, attempts";
+
+/// On PostgreSQL, instances claim side by side: `FOR UPDATE SKIP LOCKED`
+/// passes over rows another instance is claiming, and a row it claimed
+/// meanwhile is re-checked and no longer due.
+const CLAIM_POSTGRES: &str = "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE id IN (\
+    SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
+    ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+    RETURNING id, inbox, activity_id, attempts";
+
 /// How many inboxes `herald queue` lists.
 pub const TOP_INBOXES: i64 = 20;
 
@@ -184,7 +232,7 @@ impl Store {
     /// shared inbox). Returns the number of jobs.
     #[tracing::instrument(skip_all, fields(activity = %activity.id), err)]
     pub async fn enqueue_to_followers(&self, activity: &Outgoing, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let jobs = fan_out(&mut tx, activity, now).await?;
         tx.commit().await?;
         Ok(jobs)
@@ -193,17 +241,20 @@ impl Store {
     /// Stores `activity` and one job for `inbox`.
     #[tracing::instrument(skip_all, fields(activity = %activity.id, inbox), err)]
     pub async fn enqueue_to(&self, activity: &Outgoing, inbox: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         insert_activity(&mut tx, activity, now).await?;
-        sqlx::query(
-            "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (activity_id, inbox) DO NOTHING",
-        )
-        .bind(&activity.id)
-        .bind(inbox)
-        .bind(format_time(now))
-        .execute(&mut *tx)
-        .await?;
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (activity_id, inbox) DO NOTHING",
+            )
+            .bind(&activity.id)
+            .bind(inbox)
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?;
+        });
+        tx.notify(Event::Queued).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -222,48 +273,41 @@ impl Store {
     ) -> Result<Vec<Job>, StoreError> {
         // Read first: an idle queue must not take SQLite's write lock once a
         // second per worker, next to publishes from other processes.
-        let due = sqlx::query("SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1")
-            .bind(format_time(now))
-            .fetch_all(&self.pool)
-            .await?;
-        if due.is_empty() {
+        let due: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1")
+                .bind(Time(now))
+                .fetch_optional(pool)
+                .await?
+        });
+        if due.is_none() {
             return Ok(Vec::new());
         }
-        // One statement: SQLite serializes writers, so two workers can never
-        // stamp the same row; the second one's subquery sees the lock.
-        let rows = sqlx::query(
-            "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE id IN (\
-                SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                ORDER BY next_attempt_at, id LIMIT $3) \
-             RETURNING id, inbox, activity_id, attempts",
-        )
-        .bind(format_time(now + lock))
-        .bind(format_time(now))
-        .bind(i64::try_from(limit).unwrap_or(1))
-        .fetch_all(&self.pool)
-        .await?;
+        let claim = match self.pool {
+            Pool::Sqlite(_) => CLAIM_SQLITE,
+            Pool::Postgres(_) => CLAIM_POSTGRES,
+        };
+        let rows: Vec<ClaimedRow> = on_pool!(self, pool => {
+            sqlx::query_as(claim)
+                .bind(Time(now + lock))
+                .bind(Time(now))
+                .bind(int_param(limit))
+                .fetch_all(pool)
+                .await?
+        });
         let mut bodies: std::collections::HashMap<String, (Bytes, Option<i64>)> = std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
-            let activity_id: String = row.try_get("activity_id")?;
-            if !bodies.contains_key(&activity_id) {
-                let body = sqlx::query("SELECT body, signing_key FROM activities WHERE id = $1")
-                    .bind(&activity_id)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or(sqlx::Error::RowNotFound)?;
-                let text: String = body.try_get("body")?;
-                bodies.insert(activity_id.clone(), (Bytes::from(text), body.try_get("signing_key")?));
+            if !bodies.contains_key(&row.activity_id) {
+                let body: BodyRow = on_pool!(self, pool => {
+                    sqlx::query_as("SELECT body, signing_key FROM activities WHERE id = $1")
+                        .bind(&row.activity_id)
+                        .fetch_one(pool)
+                        .await?
+                });
+                bodies.insert(row.activity_id.clone(), (Bytes::from(body.body), body.signing_key));
             }
-            jobs.push(Job {
-                id: row.try_get("id")?,
-                inbox: row.try_get("inbox")?,
-                body: bodies.get(&activity_id).map(|(b, _)| b.clone()).unwrap_or_default(),
-                signing_key: bodies.get(&activity_id).and_then(|(_, k)| *k),
-                attempts: row.try_get("attempts")?,
-            });
+            let (body, signing_key) = bodies.get(&row.activity_id).cloned().unwrap_or_default();
+            jobs.push(Job { id: row.id, inbox: row.inbox, body, signing_key, attempts: row.attempts });
         }
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
@@ -273,18 +317,20 @@ impl Store {
     /// in flight) to `until`, so that no other process, and no later claim
     /// of this one, takes them while they wait.
     pub async fn extend_locks(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for chunk in ids.chunks(500) {
             let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
             let sql = format!(
                 "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE state = 'pending' AND id IN ({})",
                 list.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(format_time(until));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await?;
+            on_tx!(&mut tx, conn => {
+                let mut query = sqlx::query(&sql).bind(Time(until));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *conn).await?;
+            });
         }
         tx.commit().await?;
         Ok(())
@@ -293,19 +339,21 @@ impl Store {
     /// Records the outcomes of attempted jobs in one transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
         use DeliveryState::{Delivered, Failed, Pending};
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for outcome in outcomes {
             if let Outcome::Deferred { id, at, reason } = outcome {
-                sqlx::query(
-                    "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, \
-                     last_error = COALESCE(last_error, $2), updated_at = $3 WHERE id = $4",
-                )
-                .bind(format_time(*at))
-                .bind(reason)
-                .bind(format_time(now))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                on_tx!(&mut tx, conn => {
+                    sqlx::query(
+                        "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, \
+                         last_error = COALESCE(last_error, $2), updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(Time(*at))
+                    .bind(reason)
+                    .bind(Time(now))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                });
                 continue;
             }
             let (id, state, at, status, error) = match outcome {
@@ -314,18 +362,21 @@ impl Store {
                 Outcome::Retry { id, at, status, error } => (*id, Pending, Some(*at), *status, Some(error.as_str())),
                 Outcome::Deferred { .. } => continue,
             };
-            sqlx::query(
-                "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = COALESCE($2, next_attempt_at), \
-                 locked_until = NULL, last_status = $3, last_error = $4, updated_at = $5 WHERE id = $6",
-            )
-            .bind(state.as_str())
-            .bind(at.map(format_time))
-            .bind(status.map(i64::from))
-            .bind(error)
-            .bind(format_time(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            on_tx!(&mut tx, conn => {
+                sqlx::query(
+                    "UPDATE deliveries SET state = $1, attempts = attempts + 1, \
+                     next_attempt_at = COALESCE($2, next_attempt_at), locked_until = NULL, last_status = $3, \
+                     last_error = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind(state.as_str())
+                .bind(at.map(Time))
+                .bind(status.map(i64::from))
+                .bind(error)
+                .bind(Time(now))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            });
         }
         tx.commit().await?;
         Ok(())
@@ -366,14 +417,18 @@ impl Store {
 
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.
     pub async fn retry_all_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' \
-             AND (locked_until IS NULL OR locked_until < $1)",
-        )
-        .bind(format_time(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        let done = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' \
+                 AND (locked_until IS NULL OR locked_until < $1)",
+            )
+            .bind(Time(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        self.notify(Event::Queued).await?;
+        Ok(done)
     }
 
     /// Counts by state, the oldest pending job, the inboxes with most
@@ -381,41 +436,39 @@ impl Store {
     /// circuit is open at `now`.
     pub async fn queue_status(&self, now: DateTime<Utc>) -> Result<QueueStatus, StoreError> {
         let mut status = QueueStatus::default();
-        for row in
-            sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&self.pool).await?
-        {
-            let n: i64 = row.try_get("n")?;
-            match DeliveryState::parse(&row.try_get::<String, _>("state")?)? {
+        let counts: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(pool).await?
+        });
+        for (state, n) in counts {
+            match DeliveryState::parse(&state)? {
                 DeliveryState::Pending => status.pending = n,
                 DeliveryState::Delivered => status.delivered = n,
                 DeliveryState::Failed => status.failed = n,
             }
         }
-        let oldest = sqlx::query("SELECT MIN(created_at) AS t FROM deliveries WHERE state = 'pending'")
-            .fetch_all(&self.pool)
+        let oldest: Option<Time> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MIN(created_at) FROM deliveries WHERE state = 'pending'").fetch_one(pool).await?
+        });
+        status.oldest_pending = oldest.map(|t| t.0);
+        let rows: Vec<BacklogRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT inbox, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
+                 SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, MAX(last_error) AS last_error \
+                 FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY COUNT(*) DESC, inbox LIMIT $1",
+            )
+            .bind(TOP_INBOXES)
+            .fetch_all(pool)
             .await?
+        });
+        status.inboxes = rows
             .into_iter()
-            .next()
-            .map(|row| row.try_get::<Option<String>, _>("t"))
-            .transpose()?
-            .flatten();
-        status.oldest_pending = oldest.map(|t| parse_time("deliveries", &t)).transpose()?;
-        let rows = sqlx::query(
-            "SELECT inbox, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
-             SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, MAX(last_error) AS last_error \
-             FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY COUNT(*) DESC, inbox LIMIT $1",
-        )
-        .bind(TOP_INBOXES)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
-            status.inboxes.push(InboxBacklog {
-                inbox: row.try_get("inbox")?,
-                pending: row.try_get("pending")?,
-                failed: row.try_get("failed")?,
-                last_error: row.try_get("last_error")?,
-            });
-        }
+            .map(|row| InboxBacklog {
+                inbox: row.inbox,
+                pending: row.pending,
+                failed: row.failed,
+                last_error: row.last_error,
+            })
+            .collect();
         status.hosts = self
             .unhealthy_hosts()
             .await?
@@ -427,24 +480,26 @@ impl Store {
 
     /// Every job for `inbox`, newest first (at most `limit`).
     pub async fn inbox_jobs(&self, inbox: &str, limit: i64) -> Result<Vec<JobRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, activity_id, state, attempts, next_attempt_at, last_status, last_error FROM deliveries \
-             WHERE inbox = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(inbox)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        let rows: Vec<JobListRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, activity_id, state, attempts, next_attempt_at, last_status, last_error FROM deliveries \
+                 WHERE inbox = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(inbox)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
             .map(|row| {
                 Ok(JobRow {
-                    id: row.try_get("id")?,
-                    activity_id: row.try_get("activity_id")?,
-                    state: DeliveryState::parse(&row.try_get::<String, _>("state")?)?,
-                    attempts: row.try_get("attempts")?,
-                    next_attempt_at: parse_time("deliveries", &row.try_get::<String, _>("next_attempt_at")?)?,
-                    last_status: row.try_get("last_status")?,
-                    last_error: row.try_get("last_error")?,
+                    id: row.id,
+                    activity_id: row.activity_id,
+                    state: DeliveryState::parse(&row.state)?,
+                    attempts: row.attempts,
+                    next_attempt_at: row.next_attempt_at.0,
+                    last_status: row.last_status,
+                    last_error: row.last_error,
                 })
             })
             .collect()
@@ -455,16 +510,18 @@ impl Store {
     /// the host's circuit is open. `reason` becomes the last error of jobs
     /// that have none. Returns how many jobs moved.
     pub async fn defer_host(&self, origin: &str, until: DateTime<Utc>, reason: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1, last_error = COALESCE(last_error, $3) \
-             WHERE state = 'pending' AND next_attempt_at < $1 AND substr(inbox, 1, length($2)) = $2",
-        )
-        .bind(format_time(until))
-        .bind(origin)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        Ok(on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $1, last_error = COALESCE(last_error, $3) \
+                 WHERE state = 'pending' AND next_attempt_at < $1 AND substr(inbox, 1, length($2)) = $2",
+            )
+            .bind(Time(until))
+            .bind(origin)
+            .bind(reason)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }))
     }
 
     /// Deletes delivered jobs last touched before `delivered_before` and
@@ -481,54 +538,57 @@ impl Store {
                 .into_iter()
                 .enumerate()
         {
-            deleted[n] = sqlx::query("DELETE FROM deliveries WHERE state = $1 AND updated_at < $2")
-                .bind(state.as_str())
-                .bind(format_time(before))
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            deleted[n] = on_pool!(self, pool => {
+                sqlx::query("DELETE FROM deliveries WHERE state = $1 AND updated_at < $2")
+                    .bind(state.as_str())
+                    .bind(Time(before))
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
         }
         Ok((deleted[0], deleted[1]))
     }
 }
 
-async fn insert_activity(
-    tx: &mut Transaction<'_, Any>,
-    activity: &Outgoing,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO activities (id, kind, article_id, body, created_at, signing_key) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&activity.id)
-    .bind(activity.kind)
-    .bind(activity.article_id.as_deref())
-    .bind(&activity.body)
-    .bind(format_time(now))
-    .bind(activity.signing_key)
-    .execute(&mut **tx)
-    .await?;
+async fn insert_activity(tx: &mut Tx, activity: &Outgoing, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO activities (id, kind, article_id, body, created_at, signing_key) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&activity.id)
+        .bind(activity.kind)
+        .bind(activity.article_id.as_deref())
+        .bind(&activity.body)
+        .bind(Time(now))
+        .bind(activity.signing_key)
+        .execute(&mut *conn)
+        .await?;
+    });
     Ok(())
 }
 
 /// Inserts the activity and its jobs inside the caller's transaction.
-pub(super) async fn fan_out(
-    tx: &mut Transaction<'_, Any>,
-    activity: &Outgoing,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
+pub(super) async fn fan_out(tx: &mut Tx, activity: &Outgoing, now: DateTime<Utc>) -> Result<u64, StoreError> {
     insert_activity(tx, activity, now).await?;
-    let done = sqlx::query(
-        "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
-         SELECT DISTINCT $1, COALESCE(shared_inbox, inbox), 'pending', $2, $2, $2 FROM followers WHERE true \
-         ON CONFLICT (activity_id, inbox) DO NOTHING",
-    )
-    .bind(&activity.id)
-    .bind(format_time(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
+    let jobs = on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
+             SELECT DISTINCT $1, COALESCE(shared_inbox, inbox), 'pending', $2, $2, $2 FROM followers WHERE true \
+             ON CONFLICT (activity_id, inbox) DO NOTHING",
+        )
+        .bind(&activity.id)
+        .bind(Time(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if jobs > 0 {
+        tx.notify(Event::Queued).await?;
+    }
+    Ok(jobs)
 }
 
 /// A host's delivery health.
@@ -552,24 +612,28 @@ pub const UNAVAILABLE_AFTER_DAYS: usize = 7;
 impl Store {
     /// The health of `host`, `None` when nothing failed since its last success.
     pub async fn host_health(&self, host: &str) -> Result<Option<HostHealth>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts WHERE host = $1",
-        )
-        .bind(host)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(host_row).next().transpose()
+        let row: Option<HostRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts WHERE host = $1",
+            )
+            .bind(host)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(HostRow::health))
     }
 
     /// Every host with failures since its last success (few: a host leaves
     /// the table when it answers).
     pub async fn unhealthy_hosts(&self) -> Result<Vec<HostHealth>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts ORDER BY host",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(host_row).collect()
+        let rows: Vec<HostRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT host, failure_days, unavailable_since, circuit_until, circuit_opens FROM hosts ORDER BY host",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(HostRow::health).collect())
     }
 
     /// Records a failed delivery to `host` today, and its circuit open until
@@ -587,52 +651,61 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let today = now.format("%Y-%m-%d").to_string();
         let opened = i64::from(circuit_until.is_some());
-        sqlx::query(
-            "INSERT INTO hosts (host, failure_days, unavailable_since, circuit_until, circuit_opens) \
-             VALUES ($1, $2, NULL, $3, $4) \
-             ON CONFLICT (host) DO UPDATE SET failure_days = CASE \
-               WHEN (' ' || hosts.failure_days || ' ') LIKE ('% ' || $2 || ' %') THEN hosts.failure_days \
-               ELSE hosts.failure_days || ' ' || $2 END, \
-             circuit_until = COALESCE($3, hosts.circuit_until), circuit_opens = hosts.circuit_opens + $4",
-        )
-        .bind(host)
-        .bind(&today)
-        .bind(circuit_until.map(format_time))
-        .bind(opened)
-        .execute(&self.pool)
-        .await?;
         // Days are 10 characters and space-separated: N days make 11N - 1 characters.
-        let threshold = i64::try_from(UNAVAILABLE_AFTER_DAYS * 11 - 1).unwrap_or(76);
-        sqlx::query(
-            "UPDATE hosts SET unavailable_since = $1 WHERE host = $2 AND unavailable_since IS NULL \
-             AND length(failure_days) >= $3",
-        )
-        .bind(format_time(now))
-        .bind(host)
-        .bind(threshold)
-        .execute(&self.pool)
-        .await?;
+        let threshold = int_param(UNAVAILABLE_AFTER_DAYS * 11 - 1);
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO hosts (host, failure_days, unavailable_since, circuit_until, circuit_opens) \
+                 VALUES ($1, $2, NULL, $3, $4) \
+                 ON CONFLICT (host) DO UPDATE SET failure_days = CASE \
+                   WHEN (' ' || hosts.failure_days || ' ') LIKE ('% ' || $2 || ' %') THEN hosts.failure_days \
+                   ELSE hosts.failure_days || ' ' || $2 END, \
+                 circuit_until = COALESCE($3, hosts.circuit_until), circuit_opens = hosts.circuit_opens + $4",
+            )
+            .bind(host)
+            .bind(&today)
+            .bind(circuit_until.map(Time))
+            .bind(opened)
+            .execute(pool)
+            .await?;
+            sqlx::query(
+                "UPDATE hosts SET unavailable_since = $1 WHERE host = $2 AND unavailable_since IS NULL \
+                 AND length(failure_days) >= $3",
+            )
+            .bind(Time(now))
+            .bind(host)
+            .bind(threshold)
+            .execute(pool)
+            .await?;
+        });
         Ok(self.host_health(host).await?.is_some_and(|h| h.unavailable_since.is_some()))
     }
 
     /// The host answered (a delivery succeeded, or it sent us an activity):
     /// forget its failures and close its circuit.
     pub async fn record_host_success(&self, host: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM hosts WHERE host = $1").bind(host).execute(&self.pool).await?;
+        on_pool!(self, pool => { sqlx::query("DELETE FROM hosts WHERE host = $1").bind(host).execute(pool).await?; });
         Ok(())
     }
 }
 
-fn host_row(row: &sqlx::any::AnyRow) -> Result<HostHealth, StoreError> {
-    let days: String = row.try_get("failure_days")?;
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-        row.try_get::<Option<String>, _>(name)?.map(|s| parse_time("hosts", &s)).transpose()
-    };
-    Ok(HostHealth {
-        host: row.try_get("host")?,
-        failure_days: days.split_whitespace().count(),
-        unavailable_since: time("unavailable_since")?,
-        circuit_until: time("circuit_until")?,
-        circuit_opens: row.try_get("circuit_opens")?,
-    })
+#[derive(sqlx::FromRow)]
+struct HostRow {
+    host: String,
+    failure_days: String,
+    unavailable_since: Option<Time>,
+    circuit_until: Option<Time>,
+    circuit_opens: i64,
+}
+
+impl HostRow {
+    fn health(self) -> HostHealth {
+        HostHealth {
+            host: self.host,
+            failure_days: self.failure_days.split_whitespace().count(),
+            unavailable_since: self.unavailable_since.map(|t| t.0),
+            circuit_until: self.circuit_until.map(|t| t.0),
+            circuit_opens: self.circuit_opens,
+        }
+    }
 }

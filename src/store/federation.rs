@@ -1,36 +1,33 @@
 //! The `actor_keys`, `followers`, `remote_actors` and `interactions` tables.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::bookkeeping::{invalidate, Invalidation};
-use super::{format_time, parse_time, Store};
+use super::{on_pool, on_tx, Store, Time, Tx};
 use crate::error::StoreError;
 use crate::federation::keys::StoredKey;
 
 impl Store {
     /// The current actor key and when it was created, if there is one.
     pub async fn actor_key(&self) -> Result<Option<(StoredKey, DateTime<Utc>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_all(&self.pool).await?.into_iter().next();
-        row.map(|row| {
-            let created: String = row.try_get("created_at")?;
-            Ok((
-                StoredKey { private_pem: row.try_get("private_pem")?, public_pem: row.try_get("public_pem")? },
-                parse_time("actor_keys", &created)?,
-            ))
-        })
-        .transpose()
+        let row: Option<KeyRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE retired_at IS NULL \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|row| (StoredKey { private_pem: row.private_pem, public_pem: row.public_pem }, row.created_at.0)))
     }
 
     /// When the account came to be: its first key's creation (the actor's
     /// `published`, unchanged by key rotations).
     pub async fn account_created(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let rows = sqlx::query("SELECT MIN(created_at) AS t FROM actor_keys").fetch_all(&self.pool).await?;
-        let raw: Option<String> = rows.into_iter().next().map(|r| r.try_get("t")).transpose()?.flatten();
-        raw.map(|t| parse_time("actor_keys", &t)).transpose()
+        let first: Option<Time> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MIN(created_at) FROM actor_keys").fetch_one(pool).await?
+        });
+        Ok(first.map(|t| t.0))
     }
 
     /// Stores `key` as the current key unless one exists already (another
@@ -41,13 +38,11 @@ impl Store {
         key: StoredKey,
         now: DateTime<Utc>,
     ) -> Result<(StoredKey, DateTime<Utc>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::articles::take_write_lock(&mut tx).await?;
-        let exists = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next();
+        let exists: Option<i64> = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar("SELECT id FROM actor_keys WHERE retired_at IS NULL").fetch_optional(&mut *conn).await?
+        });
         if exists.is_none() {
             insert_key(&mut tx, &key, now).await?;
         }
@@ -63,19 +58,17 @@ impl Store {
     /// Returns the retired key's id.
     #[tracing::instrument(skip_all, err)]
     pub async fn rotate_actor_key(&self, key: &StoredKey, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::articles::bump_site(&mut tx, now).await?;
-        let retired: Option<i64> = sqlx::query("SELECT id FROM actor_keys WHERE retired_at IS NULL")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.try_get("id"))
-            .transpose()?;
-        sqlx::query("UPDATE actor_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(format_time(now))
-            .execute(&mut *tx)
-            .await?;
+        let retired: Option<i64> = on_tx!(&mut tx, conn => {
+            let retired =
+                sqlx::query_scalar("SELECT id FROM actor_keys WHERE retired_at IS NULL").fetch_optional(&mut *conn).await?;
+            sqlx::query("UPDATE actor_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(Time(now))
+                .execute(&mut *conn)
+                .await?;
+            retired
+        });
         insert_key(&mut tx, key, now).await?;
         tx.commit().await?;
         Ok(retired)
@@ -83,16 +76,13 @@ impl Store {
 
     /// A key by its row id, current or retired.
     pub async fn actor_key_by_id(&self, id: i64) -> Result<Option<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT private_pem, public_pem FROM actor_keys WHERE id = $1")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredKey { private_pem: row.try_get("private_pem")?, public_pem: row.try_get("public_pem")? })
-            })
-            .next()
-            .transpose()
+        let row: Option<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT private_pem, public_pem FROM actor_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(private_pem, public_pem)| StoredKey { private_pem, public_pem }))
     }
 
     /// Number of followers.
@@ -123,7 +113,7 @@ impl InteractionKind {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "like" => Ok(InteractionKind::Like),
             "announce" => Ok(InteractionKind::Announce),
@@ -142,6 +132,23 @@ pub struct InteractionTotals {
     pub shares: i64,
     /// Replies.
     pub replies: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    private_pem: String,
+    public_pem: String,
+    created_at: Time,
+}
+
+#[derive(sqlx::FromRow)]
+struct ActorRow {
+    id: String,
+    inbox: String,
+    shared_inbox: Option<String>,
+    key_id: String,
+    public_pem: String,
+    fetched_at: Time,
 }
 
 /// A follower or fetched remote actor, as stored.
@@ -164,44 +171,42 @@ pub struct RemoteActorRow {
 impl Store {
     /// A cached remote actor.
     pub async fn remote_actor(&self, id: &str) -> Result<Option<RemoteActorRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, inbox, shared_inbox, key_id, public_pem, fetched_at FROM remote_actors WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .next();
-        row.map(|row| {
-            let fetched: String = row.try_get("fetched_at")?;
-            Ok(RemoteActorRow {
-                id: row.try_get("id")?,
-                inbox: row.try_get("inbox")?,
-                shared_inbox: row.try_get("shared_inbox")?,
-                key_id: row.try_get("key_id")?,
-                public_pem: row.try_get("public_pem")?,
-                fetched_at: parse_time("remote_actors", &fetched)?,
-            })
-        })
-        .transpose()
+        let row: Option<ActorRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, inbox, shared_inbox, key_id, public_pem, fetched_at FROM remote_actors WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|row| RemoteActorRow {
+            id: row.id,
+            inbox: row.inbox,
+            shared_inbox: row.shared_inbox,
+            key_id: row.key_id,
+            public_pem: row.public_pem,
+            fetched_at: row.fetched_at.0,
+        }))
     }
 
     /// Caches a fetched remote actor.
     pub async fn cache_remote_actor(&self, actor: &RemoteActorRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO remote_actors (id, inbox, shared_inbox, key_id, public_pem, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET inbox = excluded.inbox, \
-             shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, public_pem = excluded.public_pem, \
-             fetched_at = excluded.fetched_at",
-        )
-        .bind(&actor.id)
-        .bind(&actor.inbox)
-        .bind(actor.shared_inbox.as_deref())
-        .bind(&actor.key_id)
-        .bind(&actor.public_pem)
-        .bind(format_time(actor.fetched_at))
-        .execute(&self.pool)
-        .await?;
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO remote_actors (id, inbox, shared_inbox, key_id, public_pem, fetched_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET inbox = excluded.inbox, \
+                 shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, public_pem = excluded.public_pem, \
+                 fetched_at = excluded.fetched_at",
+            )
+            .bind(&actor.id)
+            .bind(&actor.inbox)
+            .bind(actor.shared_inbox.as_deref())
+            .bind(&actor.key_id)
+            .bind(&actor.public_pem)
+            .bind(Time(actor.fetched_at))
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
@@ -215,19 +220,21 @@ impl Store {
         accept: &super::deliveries::Outgoing,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO followers (actor, inbox, shared_inbox, follow_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (actor) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox, \
-             follow_id = excluded.follow_id",
-        )
-        .bind(&actor.id)
-        .bind(&actor.inbox)
-        .bind(actor.shared_inbox.as_deref())
-        .bind(follow_id)
-        .bind(format_time(now))
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO followers (actor, inbox, shared_inbox, follow_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (actor) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox, \
+                 follow_id = excluded.follow_id",
+            )
+            .bind(&actor.id)
+            .bind(&actor.inbox)
+            .bind(actor.shared_inbox.as_deref())
+            .bind(follow_id)
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?;
+        });
         invalidate(&mut tx, &Invalidation::Followers, now).await?;
         tx.commit().await?;
         self.enqueue_to(accept, &actor.inbox, now).await
@@ -236,20 +243,23 @@ impl Store {
     /// Adds followers in bulk, in one transaction, without sending Accepts
     /// (importing followers moved from another server, load tests).
     pub async fn import_followers(&self, actors: &[RemoteActorRow], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for actor in actors {
-            sqlx::query(
-                "INSERT INTO followers (actor, inbox, shared_inbox, follow_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (actor) DO NOTHING",
-            )
-            .bind(&actor.id)
-            .bind(&actor.inbox)
-            .bind(actor.shared_inbox.as_deref())
-            .bind(format!("{}#imported", actor.id))
-            .bind(format_time(now))
-            .execute(&mut *tx)
-            .await?;
+            on_tx!(&mut tx, conn => {
+                sqlx::query(
+                    "INSERT INTO followers (actor, inbox, shared_inbox, follow_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (actor) DO NOTHING",
+                )
+                .bind(&actor.id)
+                .bind(&actor.inbox)
+                .bind(actor.shared_inbox.as_deref())
+                .bind(format!("{}#imported", actor.id))
+                .bind(Time(now))
+                .execute(&mut *conn)
+                .await?;
+            });
         }
+        invalidate(&mut tx, &Invalidation::Followers, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -276,22 +286,24 @@ impl Store {
         first: &str,
         second: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // The Follow ids of the ended follows are forgotten: some servers
         // (Misskey) send the same Follow id when the actor follows again.
         let forget =
             format!("DELETE FROM received_activities WHERE id IN (SELECT follow_id FROM followers WHERE {condition})");
-        let mut query = sqlx::query(&forget).bind(first);
-        if let Some(second) = second {
-            query = query.bind(second);
-        }
-        query.execute(&mut *tx).await?;
         let sql = format!("DELETE FROM followers WHERE {condition}");
-        let mut query = sqlx::query(&sql).bind(first);
-        if let Some(second) = second {
-            query = query.bind(second);
-        }
-        let removed = query.execute(&mut *tx).await?.rows_affected();
+        let removed = on_tx!(&mut tx, conn => {
+            let mut query = sqlx::query(&forget).bind(first);
+            if let Some(second) = second {
+                query = query.bind(second);
+            }
+            query.execute(&mut *conn).await?;
+            let mut query = sqlx::query(&sql).bind(first);
+            if let Some(second) = second {
+                query = query.bind(second);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
         if removed > 0 {
             invalidate(&mut tx, &Invalidation::Followers, Utc::now()).await?;
         }
@@ -301,8 +313,9 @@ impl Store {
 
     /// Followers, for `herald followers`: (actor, inbox).
     pub async fn followers(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT actor, inbox FROM followers ORDER BY actor").fetch_all(&self.pool).await?;
-        rows.iter().map(|row| Ok((row.try_get("actor")?, row.try_get("inbox")?))).collect()
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT actor, inbox FROM followers ORDER BY actor").fetch_all(pool).await?
+        }))
     }
 
     /// Records a like, boost or reply once per activity id (a reply's is
@@ -315,19 +328,22 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO interactions (activity_id, article_id, kind, actor, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (activity_id) DO NOTHING",
-        )
-        .bind(activity_id)
-        .bind(article_id)
-        .bind(kind.as_str())
-        .bind(actor)
-        .bind(format_time(now))
-        .execute(&mut *tx)
-        .await?;
-        let new = done.rows_affected() == 1;
+        let mut tx = self.begin().await?;
+        let new = on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO interactions (activity_id, article_id, kind, actor, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING",
+            )
+            .bind(activity_id)
+            .bind(article_id)
+            .bind(kind.as_str())
+            .bind(actor)
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        });
         if new {
             invalidate(&mut tx, &Invalidation::Note(article_id.to_owned()), now).await?;
         }
@@ -338,15 +354,14 @@ impl Store {
     /// The interaction `actor` made with activity (or reply Note) `id`:
     /// (kind, article id).
     pub async fn interaction_by(&self, id: &str, actor: &str) -> Result<Option<(InteractionKind, String)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, article_id FROM interactions WHERE activity_id = $1 AND actor = $2")
-            .bind(id)
-            .bind(actor)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((InteractionKind::parse(&row.try_get::<String, _>("kind")?)?, row.try_get("article_id")?)))
-            .next()
-            .transpose()
+        let row: Option<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT kind, article_id FROM interactions WHERE activity_id = $1 AND actor = $2")
+                .bind(id)
+                .bind(actor)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(kind, article_id)| Ok((InteractionKind::parse(&kind)?, article_id))).transpose()
     }
 
     /// Removes `actor`'s interactions of `kind` with `article_id` whose id
@@ -360,18 +375,20 @@ impl Store {
         id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query(
-            "DELETE FROM interactions WHERE actor = $1 AND kind = $2 AND article_id = $3 \
-             AND ($4 IS NULL OR activity_id = $4)",
-        )
-        .bind(actor)
-        .bind(kind.as_str())
-        .bind(article_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut tx = self.begin().await?;
+        let removed = on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "DELETE FROM interactions WHERE actor = $1 AND kind = $2 AND article_id = $3 \
+                 AND ($4 IS NULL OR activity_id = $4)",
+            )
+            .bind(actor)
+            .bind(kind.as_str())
+            .bind(article_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
         if removed > 0 {
             invalidate(&mut tx, &Invalidation::Note(article_id.to_owned()), now).await?;
         }
@@ -382,32 +399,28 @@ impl Store {
     /// Likes, boosts and replies per article, most interactions first:
     /// (slug, likes, boosts, replies).
     pub async fn interaction_summary(&self) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.slug AS slug, \
-             SUM(CASE WHEN i.kind = 'like' THEN 1 ELSE 0 END) AS likes, \
-             SUM(CASE WHEN i.kind = 'announce' THEN 1 ELSE 0 END) AS boosts, \
-             SUM(CASE WHEN i.kind = 'reply' THEN 1 ELSE 0 END) AS replies \
-             FROM interactions i JOIN articles a ON a.id = i.article_id \
-             GROUP BY a.slug ORDER BY COUNT(*) DESC, a.slug",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((row.try_get("slug")?, row.try_get("likes")?, row.try_get("boosts")?, row.try_get("replies")?))
-            })
-            .collect()
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.slug AS slug, \
+                 SUM(CASE WHEN i.kind = 'like' THEN 1 ELSE 0 END) AS likes, \
+                 SUM(CASE WHEN i.kind = 'announce' THEN 1 ELSE 0 END) AS boosts, \
+                 SUM(CASE WHEN i.kind = 'reply' THEN 1 ELSE 0 END) AS replies \
+                 FROM interactions i JOIN articles a ON a.id = i.article_id \
+                 GROUP BY a.slug ORDER BY COUNT(*) DESC, a.slug",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Likes, boosts and replies of an article: (kind, count), kinds with none left out.
     pub async fn interaction_counts(&self, article_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, COUNT(*) AS n FROM interactions WHERE article_id = $1 GROUP BY kind ORDER BY kind",
-        )
-        .bind(article_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| Ok((row.try_get("kind")?, row.try_get("n")?))).collect()
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT kind, COUNT(*) AS n FROM interactions WHERE article_id = $1 GROUP BY kind ORDER BY kind")
+                .bind(article_id)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Likes, shares and replies of an article, as its Note shows them.
@@ -424,16 +437,14 @@ impl Store {
     }
 }
 
-async fn insert_key(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    key: &StoredKey,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
-        .bind(&key.private_pem)
-        .bind(&key.public_pem)
-        .bind(format_time(now))
-        .execute(&mut **tx)
-        .await?;
+async fn insert_key(tx: &mut Tx, key: &StoredKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO actor_keys (private_pem, public_pem, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.private_pem)
+            .bind(&key.public_pem)
+            .bind(Time(now))
+            .execute(&mut *conn)
+            .await?;
+    });
     Ok(())
 }

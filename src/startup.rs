@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::http::cache::SiteCache;
 use crate::http::{router, AppState};
 use crate::publish;
-use crate::store::Store;
+use crate::store::{Chore, Store};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -112,7 +112,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains open connections.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Application { listener, state, watch } = self;
-        let poller = tokio::spawn(poll_revisions(state.clone()));
+        let poller = tokio::spawn(follow_changes(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
         let engine = tokio::spawn(
             Engine::new(
@@ -153,6 +153,63 @@ async fn ensure_actor_key(store: &Store) -> anyhow::Result<StoredKey> {
     Ok(key)
 }
 
+/// Picks up what other processes changed: on PostgreSQL from their
+/// notifications, as they commit; on SQLite (or while PostgreSQL cannot
+/// be listened to) by polling.
+async fn follow_changes(state: AppState) {
+    if state.store.backend() == crate::store::Backend::Postgres {
+        listen_for_changes(&state).await;
+    }
+    poll_revisions(state).await;
+}
+
+/// Applies every instance's notifications; returns only if listening
+/// cannot start at all (then polling takes over).
+async fn listen_for_changes(state: &AppState) {
+    use crate::store::Event;
+    let mut events = match state.store.listen().await {
+        Ok(Some(events)) => events,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for other instances' changes; polling instead");
+            return;
+        }
+    };
+    // Whatever happened before listening started.
+    site_changed(state).await;
+    loop {
+        match events.next().await {
+            Ok(Event::Site) => site_changed(state).await,
+            Ok(Event::Invalidated(invalidation)) => state.cache.apply(&invalidation),
+            Ok(Event::Queued) => state.deliveries.notify_waiters(),
+            Ok(Event::Missed) => {
+                tracing::warn!("the database connection dropped: reading everything afresh");
+                if let Err(error) = state.cache.rebuild().await {
+                    tracing::warn!(%error, "could not rebuild the site");
+                }
+                delivery::reload_key(&state.store, &state.client).await;
+                state.deliveries.notify_waiters();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "lost the notification connection; retrying");
+                tokio::time::sleep(state.settings.server.poll_interval).await;
+            }
+        }
+    }
+}
+
+/// The site revision moved somewhere: rebuild, and use the current key.
+async fn site_changed(state: &AppState) {
+    match state.cache.refresh().await {
+        Ok(true) => {
+            delivery::reload_key(&state.store, &state.client).await;
+            state.deliveries.notify_waiters();
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "could not check the store for changes"),
+    }
+}
+
 /// Picks up publishes made by other processes: one tiny query per interval,
 /// a rebuild only when the revision moved.
 async fn poll_revisions(state: AppState) {
@@ -160,27 +217,31 @@ async fn poll_revisions(state: AppState) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        match state.cache.refresh().await {
-            // A publish elsewhere may have queued deliveries: start them now.
-            Ok(true) => {
-                delivery::reload_key(&state.store, &state.client).await;
-                state.deliveries.notify_waiters();
-            }
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "could not check the store for changes"),
-        }
+        // A publish elsewhere may have queued deliveries: site_changed starts them.
+        site_changed(&state).await;
     }
 }
 
-/// Periodic upkeep, hourly and at start: deletes delivered and failed jobs
-/// past their retention, and the bookkeeping rows nobody needs any more
-/// (invalidations a day old, received activity ids past the longest
-/// signature validity).
+/// Periodic upkeep, hourly and at start, by one instance at a time (the
+/// others skip the round): deletes delivered and failed jobs past their
+/// retention, and the bookkeeping rows nobody needs any more (invalidations
+/// a day old, received activity ids past the longest signature validity).
 async fn maintain(store: Store, settings: Arc<Settings>) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        match store.exclusively(Chore::Maintenance, maintain_once(&store, &settings)).await {
+            Ok(Some(())) => {}
+            Ok(None) => tracing::debug!("another instance is doing the maintenance"),
+            Err(error) => tracing::warn!(%error, "could not take the maintenance lock"),
+        }
+    }
+}
+
+/// One round of [`maintain`].
+async fn maintain_once(store: &Store, settings: &Settings) {
+    {
         let now = chrono::Utc::now();
         let delivery = &settings.delivery;
         match store.purge_deliveries(now - delivery.keep_delivered, now - delivery.keep_failed).await {

@@ -6,10 +6,11 @@
 //! tag feeds and article pages are built on first request and kept until the
 //! next revision. Documents that change without a publish (the followers
 //! collection, a Note's counts) are dropped one by one when the store
-//! records an invalidation, in every process within a poll interval.
+//! records an invalidation, in every process: on PostgreSQL as soon as the
+//! notification arrives, on SQLite within a poll interval.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -82,8 +83,10 @@ struct Lazy {
 pub struct SiteCache {
     current: ArcSwap<Snapshot>,
     rebuild: tokio::sync::Mutex<()>,
-    /// The last invalidation applied (see [`SiteCache::refresh`]).
+    /// The last invalidation row applied (see [`SiteCache::refresh`]).
     invalidated: AtomicI64,
+    /// Bumped by every eviction, so that a document built meanwhile is not kept.
+    generation: AtomicU64,
     /// The actor document, with the public key it shows: always the key
     /// the client signs with, so that a server fetching the key to check a
     /// delivery (after `herald key rotate`, say) finds the one that signed it.
@@ -103,6 +106,7 @@ impl SiteCache {
             current: ArcSwap::from_pointee(snapshot),
             rebuild: tokio::sync::Mutex::new(()),
             invalidated,
+            generation: AtomicU64::new(0),
             actor: Mutex::new(None),
             client,
             store,
@@ -138,6 +142,25 @@ impl SiteCache {
         Ok(true)
     }
 
+    /// Drops the document `invalidation` names (an invalidation another
+    /// instance announced on PostgreSQL).
+    pub fn apply(&self, invalidation: &Invalidation) {
+        self.evict(std::iter::once(invalidation));
+    }
+
+    /// Rebuilds everything from the store, whatever the revision (after
+    /// notifications may have been missed).
+    #[tracing::instrument(skip(self), err)]
+    pub async fn rebuild(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.rebuild.lock().await;
+        self.invalidated.store(self.store.last_invalidation().await?, Ordering::Release);
+        let state = self.store.site_state().await?;
+        let snapshot = build_snapshot(&self.store, &self.settings, state).await?;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.current.store(Arc::new(snapshot));
+        Ok(())
+    }
+
     /// The actor, showing the key the client signs with right now.
     async fn actor(&self) -> Result<Option<Arc<Representation>>, StoreError> {
         let pem = self.client.public_pem();
@@ -161,6 +184,7 @@ impl SiteCache {
     fn evict<'a>(&self, invalidations: impl Iterator<Item = &'a Invalidation>) {
         let snapshot = self.current.load();
         let mut lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for invalidation in invalidations {
             match invalidation {
                 Invalidation::Followers => {
@@ -215,11 +239,11 @@ impl SiteCache {
         }
         // An invalidation read while this builds would be lost: remember
         // where we were and do not keep the document if it moved.
-        let seen = self.invalidated.load(Ordering::Acquire);
+        let seen = self.generation.load(Ordering::Acquire);
         let built = build_lazy(&self.store, &self.settings, &snapshot, &key).await?;
         if let Some((rep, article)) = &built {
             let mut lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
-            if self.invalidated.load(Ordering::Acquire) == seen {
+            if self.generation.load(Ordering::Acquire) == seen {
                 if let (Key::ArticleNote(slug), Some(id)) = (&key, article) {
                     lazy.note_slugs.insert(id.clone(), slug.clone());
                 }

@@ -1,11 +1,11 @@
 //! The `articles`, `article_tags` and `article_revisions` tables.
 
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use sha2::{Digest, Sha256};
 use super::deliveries::Outgoing;
 use super::{int_param, on_pool, on_tx, Event, Store, Time, Tx};
 use crate::article::{Article, ArticleId, Slug, State, Tag};
 use crate::error::StoreError;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
 
 /// An article submitted for publication, with the file it came from.
 #[derive(Debug, Clone, Copy)]

@@ -223,7 +223,10 @@ impl Store {
     pub async fn table_columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
         Ok(match &self.pool {
             Pool::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid").bind(table).fetch_all(pool).await?
+                sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                    .bind(table)
+                    .fetch_all(pool)
+                    .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_scalar(

@@ -380,7 +380,9 @@ fn format_time(time: DateTime<Utc>) -> String {
 }
 
 fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::<chrono::FixedOffset>::from_str(raw).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("time {raw:?}: {e}"))
+    DateTime::<chrono::FixedOffset>::from_str(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("time {raw:?}: {e}"))
 }
 
 /// A count or limit as a bound parameter.

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `publish`, `check`, `render`, and the
-//! operator's commands `followers`, `interactions`, `queue` and `key rotate`.
+//! operator's commands `followers`, `interactions`, `queue`, `key rotate`
+//! and `copy`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use crate::startup::{shutdown_signal, Application};
 use crate::store::Store;
 use crate::{content, publish};
 
+mod copy;
 mod queue;
 
 /// herald publishes one article model as RSS 2.0, Atom 1.0 and JSON Feed.
@@ -72,6 +74,21 @@ pub enum Command {
         /// What to do with it.
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// Copy the whole database (database.url, or --from) into another one,
+    /// e.g. from SQLite to PostgreSQL: articles with every revision, keys,
+    /// followers, interactions and the delivery queue. Stop every herald
+    /// using the source first.
+    Copy {
+        /// The target database: "postgres://user:password@host/db" or "sqlite://path/to/herald.db".
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The source database, when not database.url.
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Delete what the target holds first (otherwise a non-empty target is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
@@ -218,6 +235,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 announced.update
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Copy { to, from, replace } => {
+            let mut source = settings.database.clone();
+            if let Some(from) = from {
+                source.url = from;
+            }
+            copy::run(&source, &to, replace).await
         }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;

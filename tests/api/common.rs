@@ -84,8 +84,12 @@ pub async fn spawn_reachable_app_at(host: &str) -> TestApp {
 /// from [`crate::pg::fresh_database`]), serving on its own free loopback
 /// port with `base_url` (every instance of a site has the same one).
 pub async fn spawn_instance(database_url: &str, base_url: &str) -> TestApp {
-    spawn_with(Setup { database_url: Some(database_url.to_owned()), base_url: Some(base_url.to_owned()), ..Setup::default() })
-        .await
+    spawn_with(Setup {
+        database_url: Some(database_url.to_owned()),
+        base_url: Some(base_url.to_owned()),
+        ..Setup::default()
+    })
+    .await
 }
 
 /// How `spawn_with` sets an instance up.
@@ -116,8 +120,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
     let mut env = test_env(dir.path());
-    let database_url =
-        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("herald.db").display()));
+    let database_url = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("herald.db").display()));
     env.retain(|(k, _)| k != "HERALD_DATABASE__URL");
     env.push(("HERALD_DATABASE__URL".into(), database_url.clone()));
     let mut base_url = BASE_URL.to_owned();

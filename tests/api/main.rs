@@ -7,6 +7,7 @@ mod apf_peer;
 mod cli;
 mod common;
 mod crash;
+mod deploy;
 mod federation;
 mod feeds;
 mod golden;

@@ -29,9 +29,10 @@ pub async fn run(from: &DatabaseSettings, to: &str, replace: bool) -> anyhow::Re
         bar.set_position(p.done);
         bar.set_message(p.table);
     };
-    let counts = source.copy_to(&target, replace, &progress).await.with_context(|| {
-        format!("copying {} to {} (the target is unchanged)", redact(&from.url), redact(to))
-    })?;
+    let counts = source
+        .copy_to(&target, replace, &progress)
+        .await
+        .with_context(|| format!("copying {} to {} (the target is unchanged)", redact(&from.url), redact(to)))?;
     bar.finish_and_clear();
     source.close().await;
     target.close().await;

@@ -26,10 +26,6 @@ async fn the_deploy_nginx_conf_fronts_two_instances() {
     let dir = tempfile::tempdir().unwrap();
     // Two instances on one PostgreSQL database, as deploy/compose.yaml runs
     // them (skipped locally without the cluster of scripts/test.sh).
-    // Until the PostgreSQL store lands in src/, herald refuses this URL
-    // ("database.url: ... is not supported") and the test fails at spawn;
-    // to run it meanwhile, share a SQLite file instead with:
-    //   let database_url = format!("sqlite://{}", dir.path().join("shared.db").display());
     let Some(database_url) = crate::pg::fresh_database().await else { return };
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");

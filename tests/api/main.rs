@@ -12,6 +12,7 @@ mod federation;
 mod feeds;
 mod golden;
 mod inbox;
+mod instances;
 mod interop;
 mod latency;
 mod pg;

@@ -1,0 +1,232 @@
+//! Several herald processes on one PostgreSQL database: every delivery job
+//! is sent exactly once however many instances drain the queue, and what
+//! one process changes (a publish, a key rotation, a new follower) every
+//! instance serves, through PostgreSQL's notifications — the instances here
+//! poll only once a minute, so polling cannot be what makes these pass.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::Path as UrlPath;
+use axum::routing::post;
+use axum::Router;
+use herald::config::Settings;
+use herald::store::{RemoteActorRow, Store};
+use tokio::process::{Child, Command};
+
+use crate::common::{copy_content, herald_in, repo};
+
+const INBOXES: usize = 2000;
+
+/// A `herald serve` process, killed when dropped.
+struct Instance {
+    child: Child,
+    address: String,
+}
+
+impl Instance {
+    async fn start(dir: &Path, config: &Path, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .current_dir(dir)
+            .env("HERALD_LOG", "warn")
+            .env("HERALD_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Self { child, address: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn await_healthy(&mut self, client: &reqwest::Client) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !client.get(format!("{}/healthz", self.address)).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(self.child.try_wait().unwrap().is_none(), "herald at {} exited", self.address);
+            assert!(tokio::time::Instant::now() < deadline, "herald at {} did not start", self.address);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls `path` until its body satisfies `condition` (at most 10 s);
+    /// returns how long that took.
+    async fn await_body(&self, client: &reqwest::Client, path: &str, condition: impl Fn(&str) -> bool) -> Duration {
+        let start = Instant::now();
+        loop {
+            let request = client.get(format!("{}{path}", self.address)).header("Accept", "application/activity+json");
+            let body = request.send().await.unwrap().text().await.unwrap();
+            if condition(&body) {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{}{path} never changed:\n{body}", self.address);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A sink of `INBOXES` inboxes counting the Creates each receives.
+async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
+    let received: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
+    let counts = received.clone();
+    let router = Router::new().route(
+        "/inbox/{n}",
+        post(move |UrlPath(n): UrlPath<usize>, body: String| {
+            let counts = counts.clone();
+            async move {
+                if body.contains("\"type\":\"Create\"") {
+                    *counts.lock().unwrap().entry(n).or_default() += 1;
+                }
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each_others_changes() {
+    let Some(database_url) = crate::pg::fresh_database().await else { return };
+    let (sink_base, received) = sink().await;
+
+    // Arrange: one content directory and configuration, two instances that
+    // poll once a minute, 2,000 followers each with its own inbox.
+    let dir = tempfile::tempdir().unwrap();
+    copy_content(dir.path(), false);
+    let ports = [free_port(), free_port()];
+    let config = dir.path().join("herald.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"http://127.0.0.1:{}/\"\npoll_interval_ms = 60000\n\
+             [database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
+             [federation]\nallow_private_addresses = true\n",
+            ports[0],
+            dir.path().join("feeds").display()
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
+    let store = Store::connect(&settings.database).await.unwrap();
+    // The sample publication goes out before anyone follows.
+    let publish = herald_in(dir.path(), &config, &["publish"]);
+    assert!(publish.status.success(), "{publish:?}");
+    let followers: Vec<RemoteActorRow> = (0..INBOXES)
+        .map(|n| RemoteActorRow {
+            id: format!("{sink_base}/users/{n}"),
+            inbox: format!("{sink_base}/inbox/{n}"),
+            shared_inbox: None,
+            key_id: String::new(),
+            public_pem: String::new(),
+            fetched_at: chrono::Utc::now(),
+        })
+        .collect();
+    store.import_followers(&followers, chrono::Utc::now()).await.unwrap();
+    let client = reqwest::Client::new();
+    let mut first = Instance::start(dir.path(), &config, ports[0]).await;
+    let mut second = Instance::start(dir.path(), &config, ports[1]).await;
+    first.await_healthy(&client).await;
+    second.await_healthy(&client).await;
+
+    // Act 1: publish from a third process.
+    std::fs::copy(
+        repo().join("tests/fixtures/extra/carte-du-nord-du-mali.md"),
+        dir.path().join("feeds/carte-du-nord-du-mali.md"),
+    )
+    .unwrap();
+    let publish = herald_in(dir.path(), &config, &["publish"]);
+    assert!(publish.status.success(), "{publish:?}");
+
+    // Assert: both serve it, and every inbox receives the Create once.
+    let has_article = |body: &str| body.contains("carte-du-nord-du-mali");
+    let seen = [
+        first.await_body(&client, "/feed.atom", has_article).await,
+        second.await_body(&client, "/feed.atom", has_article).await,
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = store.queue_status(chrono::Utc::now()).await.unwrap();
+        if status.pending == 0 {
+            assert_eq!((status.delivered, status.failed), (i64::try_from(INBOXES).unwrap(), 0));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {} pending", status.pending);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    {
+        let counts = received.lock().unwrap();
+        assert_eq!(counts.len(), INBOXES, "inboxes reached");
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(twice.is_empty(), "inboxes that did not receive the Create exactly once: {twice:?}");
+    }
+
+    // Act 2 and assert: a key rotation from a third process is served by both.
+    let old_key = store.actor_key().await.unwrap().unwrap().0.public_pem;
+    let rotate = herald_in(dir.path(), &config, &["key", "rotate"]);
+    assert!(rotate.status.success(), "{rotate:?}");
+    let new_key = store.actor_key().await.unwrap().unwrap().0.public_pem;
+    assert_ne!(old_key, new_key);
+    let shows_new_key = |body: &str| body.contains(&new_key.replace('\n', "\\n"));
+    let rotated = [
+        first.await_body(&client, "/users/news", shows_new_key).await,
+        second.await_body(&client, "/users/news", shows_new_key).await,
+    ];
+
+    // Act 3 and assert: a follower recorded elsewhere shows on both at once.
+    let before = format!("\"totalItems\":{INBOXES}");
+    second.await_body(&client, "/users/news/followers", |b| b.contains(&before)).await;
+    let follower = RemoteActorRow {
+        id: format!("{sink_base}/users/new"),
+        inbox: format!("{sink_base}/inbox/{INBOXES}"),
+        ..followers[0].clone()
+    };
+    let accept = herald::store::Outgoing::new(
+        format!("{sink_base}/accept/1"),
+        "Accept",
+        None,
+        "{\"type\":\"Accept\"}".to_owned(),
+    );
+    store.add_follower(&follower, &format!("{sink_base}/follows/1"), &accept, chrono::Utc::now()).await.unwrap();
+    let total = format!("\"totalItems\":{}", INBOXES + 1);
+    let followed = [
+        first.await_body(&client, "/users/news/followers", |b| b.contains(&total)).await,
+        second.await_body(&client, "/users/news/followers", |b| b.contains(&total)).await,
+    ];
+    eprintln!(
+        "two instances: publish served after {seen:?}, key rotation after {rotated:?}, follower after {followed:?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn instances_starting_at_once_migrate_the_database_once() {
+    let Some(database_url) = crate::pg::fresh_database().await else { return };
+    let settings = herald::config::DatabaseSettings {
+        url: database_url,
+        data_dir: std::path::PathBuf::from("unused"),
+        max_connections: 2,
+    };
+    let (a, b, c) = tokio::join!(Store::connect(&settings), Store::connect(&settings), Store::connect(&settings));
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let options: sqlx::postgres::PgConnectOptions = settings.url.parse().unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
+    let migrations = std::fs::read_dir(repo().join("migrations/postgres")).unwrap().count();
+    assert_eq!(applied, i64::try_from(migrations).unwrap());
+    assert_eq!(a.site_state().await.unwrap().revision, 0);
+    for store in [a, b, c] {
+        store.close().await;
+    }
+}

@@ -6,6 +6,7 @@
 mod apf_peer;
 mod cli;
 mod common;
+mod copy;
 mod crash;
 mod deploy;
 mod federation;

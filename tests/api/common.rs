@@ -92,6 +92,19 @@ pub async fn spawn_instance(database_url: &str, base_url: &str) -> TestApp {
     .await
 }
 
+/// The database of an app that names none: a fresh SQLite file in `dir`,
+/// or, when `HERALD_TEST_BACKEND=postgres` (the second pass of
+/// `scripts/test.sh`), a fresh PostgreSQL database, so that every test that
+/// goes through `spawn*` runs on both backends.
+pub async fn default_database(dir: &Path) -> String {
+    if std::env::var("HERALD_TEST_BACKEND").as_deref() == Ok("postgres") {
+        if let Some(url) = crate::pg::fresh_database().await {
+            return url;
+        }
+    }
+    format!("sqlite://{}", dir.join("herald.db").display())
+}
+
 /// How `spawn_with` sets an instance up.
 #[derive(Debug, Default, Clone)]
 pub struct Setup {
@@ -120,7 +133,10 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
     let mut env = test_env(dir.path());
-    let database_url = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("herald.db").display()));
+    let database_url = match database_url {
+        Some(url) => url,
+        None => default_database(dir.path()).await,
+    };
     env.retain(|(k, _)| k != "HERALD_DATABASE__URL");
     env.push(("HERALD_DATABASE__URL".into(), database_url.clone()));
     let mut base_url = BASE_URL.to_owned();

@@ -618,3 +618,329 @@ both_backends! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The delivery queue
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// One job per distinct inbox (a shared inbox once), never twice for an
+    /// activity; `enqueue_to` sends to one inbox.
+    async fn enqueue_makes_one_job_per_distinct_inbox(store: Store) {
+        let now = t0();
+        // Nobody follows yet: the activity is kept, no job.
+        assert_eq!(store.enqueue_to_followers(&activity("a0"), now).await.unwrap(), 0);
+        assert_eq!(store.activity_count().await.unwrap(), 1);
+        let followers = [
+            actor("a.example", "alice", true),
+            actor("a.example", "bob", true),
+            actor("b.example", "carol", false),
+            actor("b.example", "dave", false),
+        ];
+        store.import_followers(&followers, now).await.unwrap();
+
+        assert_eq!(store.enqueue_to_followers(&activity("a1"), now).await.unwrap(), 3);
+        assert_eq!(store.enqueue_to_followers(&activity("a1"), now).await.unwrap(), 0, "the same activity again");
+        for inbox in
+            ["https://a.example/inbox", "https://b.example/users/carol/inbox", "https://b.example/users/dave/inbox"]
+        {
+            assert_eq!(job_at(&store, inbox).await.activity_id, "a1");
+        }
+        assert_eq!(store.inbox_jobs("https://a.example/users/alice/inbox", 10).await.unwrap(), []);
+
+        store.enqueue_to(&accept("ac1"), "https://c.example/inbox", now).await.unwrap();
+        store.enqueue_to(&accept("ac1"), "https://c.example/inbox", now).await.unwrap();
+        assert_eq!(job_at(&store, "https://c.example/inbox").await.activity_id, "ac1");
+        assert_eq!(store.activity_count().await.unwrap(), 3);
+        let status = store.queue_status(now).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed), (4, 0, 0));
+
+        let job = store.claim_delivery(now, LOCK).await.unwrap().unwrap();
+        assert_eq!(job.body, "{\"id\":\"a1\"}");
+        assert_eq!((job.attempts, job.signing_key), (0, None));
+    }
+
+    /// A claimed job is not claimed again until its lock expires (or as long
+    /// as the lock is extended); a job whose worker died comes back.
+    async fn claims_lock_jobs_until_the_lock_expires(store: Store) {
+        let now = t0();
+        let followers: Vec<RemoteActorRow> = (0..5).map(|n| actor(&format!("h{n}.example"), "a", false)).collect();
+        store.import_followers(&followers, now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+
+        let first = store.claim_deliveries(now, LOCK, 3).await.unwrap();
+        assert_eq!(first.len(), 3);
+        let rest = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(ids(&first).iter().all(|id| !ids(&rest).contains(id)));
+        assert_eq!(store.claim_deliveries(now + LOCK - secs(1), LOCK, 10).await.unwrap(), []);
+        assert_eq!(store.claim_delivery(now, LOCK).await.unwrap(), None);
+
+        // The worker of `first` is still at it: its lock is extended.
+        store.extend_locks(&ids(&first), now + LOCK * 3).await.unwrap();
+        let expired = now + LOCK + secs(1);
+        assert_eq!(ids(&store.claim_deliveries(expired, LOCK, 10).await.unwrap()), ids(&rest));
+        assert_eq!(store.claim_deliveries(expired, LOCK, 10).await.unwrap(), []);
+        // The extension runs out too: every job whose worker went away is due.
+        let later = now + LOCK * 3 + secs(1);
+        let again = store.claim_deliveries(later, LOCK, 10).await.unwrap();
+        let mut every = [ids(&first), ids(&rest)].concat();
+        every.sort_unstable();
+        assert_eq!(ids(&again), every);
+        assert!(again.iter().all(|j| j.attempts == 0), "a lost claim is not an attempt");
+        let status = store.queue_status(later).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed), (5, 0, 0));
+    }
+
+    /// Each outcome does what it says to the job and to the counts.
+    async fn outcomes_are_recorded(store: Store) {
+        let now = t0();
+        let followers: Vec<RemoteActorRow> = (0..4).map(|n| actor(&format!("h{n}.example"), "a", false)).collect();
+        let inboxes: Vec<String> = followers.iter().map(|f| f.inbox.clone()).collect();
+        store.import_followers(&followers, now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        let jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        let id_of = |inbox: &str| jobs.iter().find(|j| j.inbox == inbox).unwrap().id;
+        let retry_at = now + TimeDelta::minutes(10);
+        let deferred_until = now + TimeDelta::minutes(5);
+        let recorded = now + secs(1);
+
+        store
+            .record_outcomes(
+                &[
+                    Outcome::Delivered { id: id_of(&inboxes[0]), status: 202 },
+                    Outcome::Failed { id: id_of(&inboxes[1]), status: Some(410), error: "gone".into() },
+                    Outcome::Retry { id: id_of(&inboxes[2]), at: retry_at, status: Some(503), error: "busy".into() },
+                    Outcome::Deferred { id: id_of(&inboxes[3]), at: deferred_until, reason: "circuit open".into() },
+                ],
+                recorded,
+            )
+            .await
+            .unwrap();
+
+        let row = job_at(&store, &inboxes[0]).await;
+        assert_eq!(
+            (row.state, row.attempts, row.last_status, row.last_error),
+            (DeliveryState::Delivered, 1, Some(202), None)
+        );
+        let row = job_at(&store, &inboxes[1]).await;
+        assert_eq!(
+            (row.state, row.attempts, row.last_status, row.last_error.as_deref()),
+            (DeliveryState::Failed, 1, Some(410), Some("gone"))
+        );
+        let row = job_at(&store, &inboxes[2]).await;
+        assert_eq!(
+            (row.state, row.attempts, row.next_attempt_at, row.last_status, row.last_error.as_deref()),
+            (DeliveryState::Pending, 1, retry_at, Some(503), Some("busy"))
+        );
+        let row = job_at(&store, &inboxes[3]).await;
+        assert_eq!(
+            (row.state, row.attempts, row.next_attempt_at, row.last_status, row.last_error.as_deref()),
+            (DeliveryState::Pending, 0, deferred_until, None, Some("circuit open")),
+            "a deferral is not an attempt"
+        );
+        let status = store.queue_status(recorded).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed), (2, 1, 1));
+
+        // Each comes back at its time, not before.
+        assert_eq!(store.claim_deliveries(deferred_until - secs(1), LOCK, 10).await.unwrap(), []);
+        let deferred = store.claim_deliveries(deferred_until, TimeDelta::hours(1), 10).await.unwrap();
+        assert_eq!((deferred.len(), deferred[0].inbox.as_str(), deferred[0].attempts), (1, inboxes[3].as_str(), 0));
+        let retried = store.claim_deliveries(retry_at, LOCK, 10).await.unwrap();
+        assert_eq!((retried.len(), retried[0].inbox.as_str(), retried[0].attempts), (1, inboxes[2].as_str(), 1));
+
+        // A deferral keeps the error the job already has.
+        let later = retry_at + secs(1);
+        store
+            .record_outcomes(&[Outcome::Deferred { id: retried[0].id, at: later, reason: "other".into() }], later)
+            .await
+            .unwrap();
+        assert_eq!(job_at(&store, &inboxes[2]).await.last_error.as_deref(), Some("busy"));
+
+        // The one-job wrappers.
+        store.finish_delivery(deferred[0].id, false, Some(200), None, later).await.unwrap();
+        assert_eq!(job_at(&store, &inboxes[3]).await.state, DeliveryState::Delivered);
+        store.retry_delivery(retried[0].id, later + secs(60), None, "timeout", later).await.unwrap();
+        let row = job_at(&store, &inboxes[2]).await;
+        assert_eq!(
+            (row.attempts, row.last_error.as_deref(), row.next_attempt_at),
+            (2, Some("timeout"), later + secs(60))
+        );
+        store.finish_delivery(retried[0].id, true, None, Some("gave up"), later).await.unwrap();
+        let row = job_at(&store, &inboxes[2]).await;
+        assert_eq!((row.state, row.attempts, row.last_error.as_deref()), (DeliveryState::Failed, 3, Some("gave up")));
+        let status = store.queue_status(later).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed, status.oldest_pending), (0, 2, 2, None));
+    }
+
+    /// `queue --retry-now` makes waiting jobs due, and leaves jobs a worker
+    /// holds alone until their lock expires.
+    async fn retry_all_now_makes_waiting_jobs_due_but_not_claimed_ones(store: Store) {
+        let now = t0();
+        let followers: Vec<RemoteActorRow> = (0..4).map(|n| actor(&format!("h{n}.example"), "a", false)).collect();
+        store.import_followers(&followers, now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        let held = store.claim_deliveries(now, LOCK, 3).await.unwrap();
+        // One of them is put back for an hour.
+        let waiting = held[2].id;
+        store
+            .record_outcomes(
+                &[Outcome::Retry { id: waiting, at: now + TimeDelta::hours(1), status: None, error: "timeout".into() }],
+                now,
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(store.retry_all_now(now).await.unwrap(), 2, "the unclaimed job and the waiting one");
+        let due = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert!(due.iter().any(|j| j.id == waiting));
+        assert!(due.iter().all(|j| j.id != held[0].id && j.id != held[1].id));
+
+        // Once every lock has expired, all four.
+        assert_eq!(store.retry_all_now(now + LOCK * 2).await.unwrap(), 4);
+        assert_eq!(store.claim_deliveries(now + LOCK * 2, LOCK, 10).await.unwrap().len(), 4);
+    }
+
+    /// `herald queue`: counts, the oldest pending job, the inboxes with
+    /// most undelivered jobs, and one inbox's jobs newest first.
+    async fn queue_status_and_inbox_jobs_describe_the_backlog(store: Store) {
+        let t1 = t0();
+        let followers = [
+            actor("s.example", "a", true),
+            actor("s.example", "b", true),
+            actor("b.example", "b", false),
+            actor("c.example", "c", false),
+        ];
+        store.import_followers(&followers, t1).await.unwrap();
+        let (shared, b, c) =
+            ("https://s.example/inbox", "https://b.example/users/b/inbox", "https://c.example/users/c/inbox");
+        for (n, id) in ["a1", "a2", "a3"].into_iter().enumerate() {
+            store.enqueue_to_followers(&activity(id), t1 + secs(i64::try_from(n).unwrap() * 60)).await.unwrap();
+        }
+        store.enqueue_to(&activity("extra"), b, t1 + secs(600)).await.unwrap();
+        let later = t1 + secs(900);
+        let jobs = store.claim_deliveries(later, LOCK, 100).await.unwrap();
+        assert_eq!(jobs.len(), 10);
+        let mut outcomes = Vec::new();
+        for job in &jobs {
+            if job.inbox == shared {
+                outcomes.push(Outcome::Delivered { id: job.id, status: 202 });
+            } else if job.inbox == c && outcomes.iter().all(|o| !matches!(o, Outcome::Failed { .. })) {
+                outcomes.push(Outcome::Failed { id: job.id, status: Some(400), error: "c refused".into() });
+            } else {
+                outcomes.push(Outcome::Retry {
+                    id: job.id,
+                    at: later,
+                    status: Some(500),
+                    error: "answered 500".into(),
+                });
+            }
+        }
+        store.record_outcomes(&outcomes, later).await.unwrap();
+
+        let status = store.queue_status(later).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed), (6, 3, 1));
+        assert_eq!(status.oldest_pending, Some(t1));
+        let backlog: Vec<(&str, i64, i64, Option<&str>)> =
+            status.inboxes.iter().map(|i| (i.inbox.as_str(), i.pending, i.failed, i.last_error.as_deref())).collect();
+        assert_eq!(backlog, [(b, 4, 0, Some("answered 500")), (c, 2, 1, Some("c refused"))]);
+        assert_eq!(status.hosts, []);
+
+        let newest: Vec<String> = store.inbox_jobs(b, 2).await.unwrap().into_iter().map(|j| j.activity_id).collect();
+        assert_eq!(newest, ["extra", "a3"]);
+        assert_eq!(store.inbox_jobs(b, 100).await.unwrap().len(), 4);
+        assert_eq!(store.inbox_jobs(shared, 100).await.unwrap().len(), 3);
+        assert_eq!(store.inbox_jobs("https://nowhere.example/inbox", 100).await.unwrap(), []);
+    }
+
+    /// An open circuit postpones that host's pending jobs, and only them.
+    async fn defer_host_postpones_the_pending_jobs_of_one_host(store: Store) {
+        let now = t0();
+        let followers = [
+            actor("a.example", "x", false),
+            actor("a.example", "y", false),
+            actor("a.example.org", "z", false),
+            actor("b.example", "w", false),
+        ];
+        store.import_followers(&followers, now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        let until = now + TimeDelta::hours(1);
+
+        assert_eq!(store.defer_host("https://a.example/", until, "circuit open").await.unwrap(), 2);
+
+        let due = store.claim_deliveries(now, TimeDelta::hours(2), 10).await.unwrap();
+        let mut inboxes: Vec<&str> = due.iter().map(|j| j.inbox.as_str()).collect();
+        inboxes.sort_unstable();
+        assert_eq!(inboxes, ["https://a.example.org/users/z/inbox", "https://b.example/users/w/inbox"]);
+        let row = job_at(&store, "https://a.example/users/x/inbox").await;
+        assert_eq!((row.next_attempt_at, row.last_error.as_deref(), row.attempts), (until, Some("circuit open"), 0));
+        // Only forward: an earlier deadline moves nothing.
+        assert_eq!(store.defer_host("https://a.example/", now + TimeDelta::minutes(30), "again").await.unwrap(), 0);
+        assert_eq!(store.claim_deliveries(until - secs(1), LOCK, 10).await.unwrap(), []);
+        assert_eq!(store.claim_deliveries(until, LOCK, 10).await.unwrap().len(), 2);
+    }
+
+    /// Old delivered and failed jobs go; pending ones and activities stay.
+    async fn purge_deliveries_deletes_old_finished_jobs_only(store: Store) {
+        let now = t0();
+        let followers: Vec<RemoteActorRow> = (0..4).map(|n| actor(&format!("h{n}.example"), "a", false)).collect();
+        store.import_followers(&followers, now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        let jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        let day = TimeDelta::days(1);
+        store.record_outcomes(&[Outcome::Delivered { id: jobs[0].id, status: 202 }], now).await.unwrap();
+        store.record_outcomes(&[Outcome::Delivered { id: jobs[1].id, status: 202 }], now + day * 2).await.unwrap();
+        store
+            .record_outcomes(&[Outcome::Failed { id: jobs[2].id, status: None, error: "refused".into() }], now)
+            .await
+            .unwrap();
+
+        assert_eq!(store.purge_deliveries(now + day, now - day).await.unwrap(), (1, 0));
+        assert_eq!(store.purge_deliveries(now + day, now + secs(1)).await.unwrap(), (0, 1));
+        assert_eq!(store.purge_deliveries(now + day, now + secs(1)).await.unwrap(), (0, 0));
+        let status = store.queue_status(now).await.unwrap();
+        assert_eq!((status.pending, status.delivered, status.failed), (1, 1, 0));
+        // However old, a pending job is never purged.
+        assert_eq!(store.purge_deliveries(now + day * 365, now + day * 365).await.unwrap(), (1, 0));
+        assert_eq!(store.queue_status(now).await.unwrap().pending, 1);
+        assert_eq!(store.activity_count().await.unwrap(), 1, "activities are the outbox's history");
+    }
+
+    /// Two instances claiming side by side: every job is claimed exactly once.
+    async fn concurrent_claims_take_each_job_once(db: Db) {
+        const JOBS: usize = 2000;
+        let now = t0();
+        let followers: Vec<RemoteActorRow> = (0..JOBS).map(|n| actor(&format!("h{n}.example"), "a", false)).collect();
+        db.store.import_followers(&followers, now).await.unwrap();
+        assert_eq!(db.store.enqueue_to_followers(&activity("a1"), now).await.unwrap(), 2000);
+        let other = db.connect().await;
+
+        let claim_all = |store: Store| {
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                // Bounded: at least one job per round until the queue is empty.
+                for _ in 0..=JOBS {
+                    let jobs = store.claim_deliveries(now, LOCK, 25).await.unwrap();
+                    if jobs.is_empty() {
+                        break;
+                    }
+                    claimed.extend(jobs.iter().map(|j| j.id));
+                }
+                claimed
+            })
+        };
+        let (a, b) = tokio::join!(claim_all(db.store.clone()), claim_all(other.clone()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+
+        eprintln!("claims: {} by the first instance, {} by the second", a.len(), b.len());
+        let mut all: Vec<i64> = a.into_iter().chain(b).collect();
+        let claims = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), claims, "a job was claimed twice");
+        assert_eq!(claims, JOBS);
+        assert_eq!(other.claim_deliveries(now, LOCK, 10).await.unwrap(), []);
+        assert_eq!(db.store.queue_status(now).await.unwrap().pending, 2000);
+    }
+}
+

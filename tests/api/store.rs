@@ -944,3 +944,483 @@ both_backends! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Hosts
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// Failures on distinct days add up; on the seventh day the host is
+    /// unavailable; an answer forgets everything.
+    async fn host_failures_on_distinct_days_make_a_host_unavailable(store: Store) {
+        let host = "down.example";
+        let day = |n: usize| t0() + TimeDelta::days(i64::try_from(n).unwrap());
+        assert_eq!(store.host_health(host).await.unwrap(), None);
+        for n in 0..UNAVAILABLE_AFTER_DAYS - 1 {
+            assert!(!store.record_host_failure(host, day(n), None).await.unwrap());
+            assert!(!store.record_host_failure(host, day(n) + secs(3600), None).await.unwrap(), "same day");
+        }
+        let health = store.host_health(host).await.unwrap().unwrap();
+        assert_eq!(
+            health,
+            HostHealth {
+                host: host.into(),
+                failure_days: UNAVAILABLE_AFTER_DAYS - 1,
+                unavailable_since: None,
+                circuit_until: None,
+                circuit_opens: 0,
+            }
+        );
+        assert_eq!(store.queue_status(day(6)).await.unwrap().hosts, [], "failing, not unavailable yet");
+
+        let last = day(UNAVAILABLE_AFTER_DAYS - 1);
+        assert!(store.record_host_failure(host, last, None).await.unwrap());
+        assert!(store.record_host_failure(host, last + TimeDelta::days(1), None).await.unwrap());
+        let health = store.host_health(host).await.unwrap().unwrap();
+        assert_eq!(health.failure_days, UNAVAILABLE_AFTER_DAYS + 1);
+        assert_eq!(health.unavailable_since, Some(last), "since the day it became unavailable");
+        assert_eq!(store.unhealthy_hosts().await.unwrap(), vec![health.clone()]);
+        assert_eq!(store.queue_status(last).await.unwrap().hosts, [health]);
+
+        store.record_host_success(host).await.unwrap();
+        assert_eq!(store.host_health(host).await.unwrap(), None);
+        assert_eq!(store.unhealthy_hosts().await.unwrap(), []);
+        assert!(
+            !store.record_host_failure(host, last + TimeDelta::days(2), None).await.unwrap(),
+            "counting starts over"
+        );
+    }
+
+    /// The circuit fields: opened until a time, counted, kept by failures
+    /// that do not reopen it.
+    async fn host_circuits_open_and_close(store: Store) {
+        let now = t0();
+        let host = "flaky.example";
+        assert!(!store.record_host_failure(host, now, Some(now + secs(30))).await.unwrap());
+        assert!(!store.record_host_failure(host, now + secs(10), None).await.unwrap());
+        let health = store.host_health(host).await.unwrap().unwrap();
+        assert_eq!((health.failure_days, health.circuit_until, health.circuit_opens), (1, Some(now + secs(30)), 1));
+        store.record_host_failure(host, now + secs(40), Some(now + secs(100))).await.unwrap();
+        let health = store.host_health(host).await.unwrap().unwrap();
+        assert_eq!((health.failure_days, health.circuit_until, health.circuit_opens), (1, Some(now + secs(100)), 2));
+        store.record_host_failure("another.example", now, None).await.unwrap();
+
+        let hosts: Vec<String> = store.unhealthy_hosts().await.unwrap().into_iter().map(|h| h.host).collect();
+        assert_eq!(hosts, ["another.example", host]);
+        assert_eq!(store.queue_status(now + secs(50)).await.unwrap().hosts, [health], "its circuit is open");
+        assert_eq!(store.queue_status(now + secs(200)).await.unwrap().hosts, [], "closed again, still available");
+
+        store.record_host_success(host).await.unwrap();
+        store.record_host_success("never-failed.example").await.unwrap();
+        let hosts: Vec<String> = store.unhealthy_hosts().await.unwrap().into_iter().map(|h| h.host).collect();
+        assert_eq!(hosts, ["another.example"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// The first key stays; a rotation retires it (still found by id) and
+    /// keeps the account's creation time.
+    async fn actor_keys_are_kept_rotated_and_found_by_id(store: Store) {
+        let t = t0();
+        assert_eq!(store.actor_key().await.unwrap(), None);
+        assert_eq!(store.account_created().await.unwrap(), None);
+        assert_eq!(store.ensure_actor_key(key("one"), t).await.unwrap(), (key("one"), t));
+        assert_eq!(store.ensure_actor_key(key("two"), t + secs(60)).await.unwrap(), (key("one"), t), "the first stays");
+        assert_eq!(store.actor_key().await.unwrap(), Some((key("one"), t)));
+        let revision = store.site_state().await.unwrap().revision;
+
+        let t1 = t + TimeDelta::days(1);
+        let first = store.rotate_actor_key(&key("two"), t1).await.unwrap().unwrap();
+        assert_eq!(store.actor_key().await.unwrap(), Some((key("two"), t1)));
+        assert_eq!(store.account_created().await.unwrap(), Some(t));
+        assert_eq!(store.actor_key_by_id(first).await.unwrap(), Some(key("one")));
+        assert_eq!(store.site_state().await.unwrap().revision, revision + 1, "servers pick the new key up");
+
+        let t2 = t1 + TimeDelta::days(1);
+        let second = store.rotate_actor_key(&key("three"), t2).await.unwrap().unwrap();
+        assert_ne!(second, first);
+        assert_eq!(store.actor_key_by_id(second).await.unwrap(), Some(key("two")));
+        assert_eq!(store.actor_key_by_id(first).await.unwrap(), Some(key("one")));
+        assert_eq!(store.actor_key_by_id(second + 1000).await.unwrap(), None);
+        assert_eq!(store.ensure_actor_key(key("four"), t2).await.unwrap(), (key("three"), t2));
+        assert_eq!(store.account_created().await.unwrap(), Some(t));
+
+        // An activity signed with a retired key says so to its worker.
+        let mut signed = activity("signed");
+        signed.signing_key = Some(first);
+        store.enqueue_to(&signed, "https://a.example/inbox", t2).await.unwrap();
+        assert_eq!(store.claim_delivery(t2, LOCK).await.unwrap().unwrap().signing_key, Some(first));
+    }
+
+    /// A rotation with no key yet simply stores the first one.
+    async fn rotating_without_a_key_stores_the_first_one(store: Store) {
+        assert_eq!(store.rotate_actor_key(&key("one"), t0()).await.unwrap(), None);
+        assert_eq!(store.actor_key().await.unwrap(), Some((key("one"), t0())));
+        assert_eq!(store.ensure_actor_key(key("two"), t0()).await.unwrap().0, key("one"));
+    }
+
+    /// Two instances starting at once on an empty database: one key.
+    async fn two_instances_ensuring_a_key_at_once_agree_on_one(db: Db) {
+        let other = db.connect().await;
+        let (a, b) = tokio::join!(db.store.ensure_actor_key(key("a"), t0()), other.ensure_actor_key(key("b"), t0()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a, b);
+        assert_eq!(db.store.actor_key().await.unwrap(), Some(a));
+        // Exactly one key row: a rotation retires it and finds no other.
+        let retired = db.store.rotate_actor_key(&key("c"), t0() + secs(1)).await.unwrap().unwrap();
+        let ids: Vec<i64> = (retired - 5..retired + 5).collect();
+        let mut found = 0;
+        for id in ids {
+            if db.store.actor_key_by_id(id).await.unwrap().is_some() {
+                found += 1;
+            }
+        }
+        assert_eq!(found, 2, "the retired key and the new one");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Followers and remote actors
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// A fetched actor is cached, and a refetch replaces it.
+    async fn remote_actors_are_cached_and_replaced(store: Store) {
+        let mut alice = actor("a.example", "alice", true);
+        assert_eq!(store.remote_actor(&alice.id).await.unwrap(), None);
+        store.cache_remote_actor(&alice).await.unwrap();
+        assert_eq!(store.remote_actor(&alice.id).await.unwrap(), Some(alice.clone()));
+
+        alice.inbox = "https://a.example/new/inbox".into();
+        alice.shared_inbox = None;
+        alice.public_pem = "-----BEGIN PUBLIC KEY-----\nnew\n-----END PUBLIC KEY-----\n".into();
+        alice.fetched_at += TimeDelta::hours(1);
+        store.cache_remote_actor(&alice).await.unwrap();
+        assert_eq!(store.remote_actor(&alice.id).await.unwrap(), Some(alice));
+        assert_eq!(store.follower_count().await.unwrap(), 0, "a cached actor is no follower");
+    }
+
+    /// A Follow records the follower and queues the Accept to its own inbox;
+    /// a repeated Follow updates it; an Undo must name the current Follow.
+    async fn followers_are_added_updated_and_removed(store: Store) {
+        let now = t0();
+        let alice = actor("a.example", "alice", true);
+        store.remember_activity("https://a.example/follows/1", &alice.id, "Follow", now).await.unwrap();
+        store.add_follower(&alice, "https://a.example/follows/1", &accept("accept-1"), now).await.unwrap();
+
+        assert_eq!(store.followers().await.unwrap(), [(alice.id.clone(), alice.inbox.clone())]);
+        assert_eq!(store.follower_count().await.unwrap(), 1);
+        let row = job_at(&store, &alice.inbox).await;
+        assert_eq!((row.activity_id.as_str(), row.state), ("accept-1", DeliveryState::Pending));
+        let job = store.claim_delivery(now, LOCK).await.unwrap().unwrap();
+        assert_eq!(job.body, "{\"id\":\"accept-1\",\"type\":\"Accept\"}");
+
+        let mut moved = alice.clone();
+        moved.inbox = "https://a.example/users/alice/new-inbox".into();
+        store.remember_activity("https://a.example/follows/2", &alice.id, "Follow", now).await.unwrap();
+        store.add_follower(&moved, "https://a.example/follows/2", &accept("accept-2"), now).await.unwrap();
+        assert_eq!(store.followers().await.unwrap(), [(alice.id.clone(), moved.inbox.clone())]);
+        assert_eq!(store.follower_count().await.unwrap(), 1);
+        assert_eq!(job_at(&store, &moved.inbox).await.activity_id, "accept-2");
+
+        assert!(!store.remove_follow(&alice.id, "https://a.example/follows/1").await.unwrap(), "a stale Follow");
+        assert_eq!(store.follower_count().await.unwrap(), 1);
+        assert!(store.remove_follow(&alice.id, "https://a.example/follows/2").await.unwrap());
+        assert_eq!(store.follower_count().await.unwrap(), 0);
+        assert!(!store.remove_follower(&alice.id).await.unwrap());
+        // The ended Follow's id is forgotten: the same id may follow again.
+        assert!(store.remember_activity("https://a.example/follows/2", &alice.id, "Follow", now).await.unwrap());
+        assert!(!store.remember_activity("https://a.example/follows/1", &alice.id, "Follow", now).await.unwrap());
+
+        store.add_follower(&alice, "https://a.example/follows/3", &accept("accept-3"), now).await.unwrap();
+        assert!(store.remove_follower(&alice.id).await.unwrap());
+        assert_eq!(store.followers().await.unwrap(), []);
+    }
+
+    /// `add_follower` is one transaction: when the Accept cannot be queued,
+    /// no follower is recorded (it would get our posts without ever being
+    /// accepted).
+    async fn a_follower_whose_accept_cannot_be_queued_is_not_recorded(store: Store) {
+        let alice = actor("a.example", "alice", true);
+        let mut broken = accept("accept-1");
+        broken.signing_key = Some(424_242); // no such key
+
+        let result = store.add_follower(&alice, "https://a.example/follows/1", &broken, t0()).await;
+
+        assert!(result.is_err(), "{result:?}");
+        assert_eq!(store.activity_count().await.unwrap(), 0);
+        assert_eq!(store.followers().await.unwrap(), []);
+    }
+
+    /// Imported followers get no Accept; an import never overwrites.
+    async fn followers_are_imported_in_bulk(store: Store) {
+        let now = t0();
+        let (a, b, c) = (actor("a.example", "a", false), actor("s.example", "b", true), actor("s.example", "c", true));
+        store.import_followers(&[a.clone(), b.clone(), c.clone()], now).await.unwrap();
+        let mut a_moved = a.clone();
+        a_moved.inbox = "https://a.example/elsewhere".into();
+        let d = actor("d.example", "d", false);
+        store.import_followers(&[a_moved, d.clone()], now).await.unwrap();
+
+        assert_eq!(store.follower_count().await.unwrap(), 4);
+        assert_eq!(
+            store.followers().await.unwrap(),
+            [
+                (a.id.clone(), a.inbox.clone()),
+                (d.id.clone(), d.inbox.clone()),
+                (b.id.clone(), b.inbox.clone()),
+                (c.id.clone(), c.inbox.clone()),
+            ]
+        );
+        assert_eq!(store.activity_count().await.unwrap(), 0);
+        assert_eq!(store.queue_status(now).await.unwrap().pending, 0);
+
+        assert_eq!(store.remove_followers_at(&a.inbox).await.unwrap(), 1);
+        assert_eq!(store.remove_followers_at(&a.inbox).await.unwrap(), 0);
+        assert_eq!(store.follower_count().await.unwrap(), 3);
+    }
+
+    /// A shared inbox that answers 410 Gone takes the followers reached
+    /// through it along: deliveries go to the shared inbox, and that is the
+    /// inbox the delivery worker passes.
+    async fn followers_reached_through_a_gone_shared_inbox_are_removed(store: Store) {
+        let now = t0();
+        let (b, c, d) = (actor("s.example", "b", true), actor("s.example", "c", true), actor("d.example", "d", true));
+        store.import_followers(&[b, c, d.clone()], now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        let gone = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        assert!(gone.iter().any(|j| j.inbox == "https://s.example/inbox"), "{gone:?}");
+
+        assert_eq!(store.remove_followers_at("https://s.example/inbox").await.unwrap(), 2);
+        assert_eq!(store.followers().await.unwrap(), [(d.id.clone(), d.inbox.clone())]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Interactions
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// Likes, boosts and replies are recorded once per activity id and counted.
+    async fn interactions_are_recorded_once_and_counted(store: Store) {
+        let now = t0();
+        let fed = Federation::default();
+        let a1 = article(1, "a-one", "2024-01-01T08:00:00Z", &[]);
+        let a2 = article(2, "a-two", "2024-02-01T08:00:00Z", &[]);
+        sync(&store, &fed, &[&a1, &a2], now).await;
+        let (one, two) = (a1.id.as_str(), a2.id.as_str());
+        let (alice, bob) = ("https://a.example/users/alice", "https://b.example/users/bob");
+
+        assert!(store
+            .record_interaction("https://a.example/likes/1", one, InteractionKind::Like, alice, now)
+            .await
+            .unwrap());
+        assert!(!store
+            .record_interaction("https://a.example/likes/1", one, InteractionKind::Like, alice, now)
+            .await
+            .unwrap());
+        assert!(store
+            .record_interaction("https://b.example/boosts/1", one, InteractionKind::Announce, bob, now)
+            .await
+            .unwrap());
+        assert!(store
+            .record_interaction("https://a.example/notes/1", one, InteractionKind::Reply, alice, now)
+            .await
+            .unwrap());
+        assert!(store
+            .record_interaction("https://b.example/likes/2", one, InteractionKind::Like, bob, now)
+            .await
+            .unwrap());
+        assert!(store
+            .record_interaction("https://a.example/likes/3", two, InteractionKind::Like, alice, now)
+            .await
+            .unwrap());
+
+        assert_eq!(
+            store.interaction_by("https://a.example/likes/1", alice).await.unwrap(),
+            Some((InteractionKind::Like, one.to_owned()))
+        );
+        assert_eq!(store.interaction_by("https://a.example/likes/1", bob).await.unwrap(), None, "someone else's");
+        assert_eq!(
+            store.interaction_counts(one).await.unwrap(),
+            [("announce".to_owned(), 1), ("like".to_owned(), 2), ("reply".to_owned(), 1)]
+        );
+        assert_eq!(store.interaction_totals(one).await.unwrap(), InteractionTotals { likes: 2, shares: 1, replies: 1 });
+        assert_eq!(store.interaction_totals("urn:uuid:nothing").await.unwrap(), InteractionTotals::default());
+        assert_eq!(
+            store.interaction_summary().await.unwrap(),
+            [("a-one".to_owned(), 2, 1, 1), ("a-two".to_owned(), 1, 0, 0)]
+        );
+    }
+
+    /// An Undo removes the interaction it names, or every matching one when
+    /// it names an id herald never saw.
+    async fn interactions_are_removed_by_id_or_all_at_once(store: Store) {
+        let now = t0();
+        let (one, two) =
+            ("urn:uuid:00000000-0000-4000-8000-000000000001", "urn:uuid:00000000-0000-4000-8000-000000000002");
+        let (alice, bob) = ("https://a.example/users/alice", "https://b.example/users/bob");
+        let like = InteractionKind::Like;
+        store.record_interaction("https://a.example/likes/1", one, like, alice, now).await.unwrap();
+        store.record_interaction("https://a.example/likes/2", one, like, alice, now).await.unwrap();
+        store.record_interaction("https://b.example/likes/3", one, like, bob, now).await.unwrap();
+        store.record_interaction("https://a.example/likes/4", two, like, alice, now).await.unwrap();
+        store
+            .record_interaction("https://a.example/boosts/5", one, InteractionKind::Announce, alice, now)
+            .await
+            .unwrap();
+
+        assert_eq!(store.remove_interaction(bob, like, one, Some("https://a.example/likes/1"), now).await.unwrap(), 0);
+        assert_eq!(
+            store.remove_interaction(alice, like, one, Some("https://a.example/likes/1"), now).await.unwrap(),
+            1
+        );
+        assert_eq!(store.interaction_totals(one).await.unwrap().likes, 2);
+        assert_eq!(
+            store.remove_interaction(alice, like, one, None, now).await.unwrap(),
+            1,
+            "alice's other like of one"
+        );
+        assert_eq!(store.interaction_totals(one).await.unwrap(), InteractionTotals { likes: 1, shares: 1, replies: 0 });
+        assert_eq!(store.interaction_totals(two).await.unwrap().likes, 1);
+        assert_eq!(store.interaction_by("https://b.example/likes/3", bob).await.unwrap(), Some((like, one.to_owned())));
+        // Once removed, the same activity id counts again.
+        assert!(store.record_interaction("https://a.example/likes/1", one, like, alice, now).await.unwrap());
+        assert_eq!(store.interaction_totals(one).await.unwrap().likes, 2);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bookkeeping
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// Received activity ids: remembered once, forgotten on demand, pruned
+    /// past the signature validity.
+    async fn received_activities_are_remembered_forgotten_and_pruned(store: Store) {
+        let now = t0();
+        let alice = "https://a.example/users/alice";
+        assert!(store.remember_activity("https://a.example/1", alice, "Like", now).await.unwrap());
+        assert!(!store.remember_activity("https://a.example/1", alice, "Like", now).await.unwrap(), "a replay");
+        store.forget_activity("https://a.example/1").await.unwrap();
+        store.forget_activity("https://a.example/never").await.unwrap();
+        assert!(store.remember_activity("https://a.example/1", alice, "Like", now).await.unwrap());
+        assert!(store
+            .remember_activity("https://a.example/2", alice, "Like", now + TimeDelta::hours(1))
+            .await
+            .unwrap());
+
+        store.prune_bookkeeping(now + REMEMBER_RECEIVED + TimeDelta::minutes(30)).await.unwrap();
+
+        assert!(store.remember_activity("https://a.example/1", alice, "Like", now).await.unwrap(), "pruned");
+        assert!(!store.remember_activity("https://a.example/2", alice, "Like", now).await.unwrap(), "kept");
+    }
+
+    /// Every change of a cached document without a publish is one
+    /// invalidation, in order; they are pruned after a day.
+    async fn invalidations_record_followers_and_interactions(store: Store) {
+        let now = t0();
+        assert_eq!(store.last_invalidation().await.unwrap(), 0);
+        assert_eq!(store.invalidations_since(0).await.unwrap(), []);
+
+        store
+            .add_follower(&actor("a.example", "alice", false), "https://a.example/f/1", &accept("ac-1"), now)
+            .await
+            .unwrap();
+        let log = store.invalidations_since(0).await.unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        let (first, ref what) = log[0];
+        assert_eq!(what, &Invalidation::Followers);
+        assert_eq!(store.last_invalidation().await.unwrap(), first);
+
+        let note = "urn:uuid:00000000-0000-4000-8000-000000000001";
+        store
+            .record_interaction(
+                "https://a.example/likes/1",
+                note,
+                InteractionKind::Like,
+                "https://a.example/users/alice",
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .record_interaction(
+                "https://a.example/likes/1",
+                note,
+                InteractionKind::Like,
+                "https://a.example/users/alice",
+                now,
+            )
+            .await
+            .unwrap();
+        let log = store.invalidations_since(first).await.unwrap();
+        assert_eq!(log.len(), 1, "the repeated like changes nothing: {log:?}");
+        let (second, ref what) = log[0];
+        assert!(second > first);
+        assert_eq!(what, &Invalidation::Note(note.to_owned()));
+        assert_eq!(store.invalidations_since(second).await.unwrap(), []);
+
+        store.import_followers(&[actor("b.example", "bob", false)], now).await.unwrap();
+        assert_eq!(
+            store.remove_interaction("https://nobody.example", InteractionKind::Like, note, None, now).await.unwrap(),
+            0
+        );
+        let kinds: Vec<Invalidation> =
+            store.invalidations_since(0).await.unwrap().into_iter().map(|(_, i)| i).collect();
+        assert_eq!(kinds, [Invalidation::Followers, Invalidation::Note(note.to_owned()), Invalidation::Followers]);
+        let last = store.last_invalidation().await.unwrap();
+
+        store.prune_bookkeeping(now + KEEP_INVALIDATIONS - secs(1)).await.unwrap();
+        assert_eq!(store.invalidations_since(0).await.unwrap().len(), 3, "not a day old yet");
+        store.prune_bookkeeping(now + KEEP_INVALIDATIONS + secs(1)).await.unwrap();
+        assert_eq!(store.invalidations_since(0).await.unwrap(), []);
+
+        // Numbers are never reused: a server that saw `last` sees the next one.
+        let later = now + TimeDelta::days(2);
+        store
+            .record_interaction(
+                "https://a.example/likes/2",
+                note,
+                InteractionKind::Like,
+                "https://a.example/users/alice",
+                later,
+            )
+            .await
+            .unwrap();
+        let log = store.invalidations_since(last).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert!(log[0].0 > last);
+        assert_eq!(store.last_invalidation().await.unwrap(), log[0].0);
+    }
+
+    /// An account change is announced once per value; a first value is
+    /// only stored unless asked for.
+    async fn announce_once_announces_each_value_once(store: Store) {
+        let now = t0();
+        store.import_followers(&[actor("a.example", "a", false), actor("b.example", "b", false)], now).await.unwrap();
+        assert_eq!(store.account_state("profile").await.unwrap(), None);
+
+        assert_eq!(store.announce_once("profile", "v1", false, &activity("update-1"), now).await.unwrap(), 0);
+        assert_eq!(store.account_state("profile").await.unwrap().as_deref(), Some("v1"));
+        assert_eq!(store.activity_count().await.unwrap(), 0, "a first value is not announced");
+        assert_eq!(store.announce_once("profile", "v1", false, &activity("update-1b"), now).await.unwrap(), 0);
+
+        assert_eq!(store.announce_once("profile", "v2", false, &activity("update-2"), now).await.unwrap(), 2);
+        assert_eq!(store.account_state("profile").await.unwrap().as_deref(), Some("v2"));
+        assert_eq!(store.announce_once("profile", "v2", true, &activity("update-2b"), now).await.unwrap(), 0);
+        assert_eq!(store.activity_count().await.unwrap(), 1);
+        assert_eq!(store.queue_status(now).await.unwrap().pending, 2);
+
+        assert_eq!(
+            store.announce_once("moved", "https://x.example/new", true, &activity("move-1"), now).await.unwrap(),
+            2
+        );
+        assert_eq!(store.account_state("moved").await.unwrap().as_deref(), Some("https://x.example/new"));
+        assert_eq!(store.account_state("profile").await.unwrap().as_deref(), Some("v2"));
+    }
+}
+

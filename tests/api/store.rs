@@ -1424,3 +1424,177 @@ both_backends! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Chores, events, the handle itself
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// On PostgreSQL one instance at a time does a chore; the others skip
+    /// it meanwhile. On SQLite (one machine) every process does it.
+    async fn chores_run_on_one_instance_at_a_time(db: Db) {
+        let other = db.connect().await;
+        let (started_tx, started) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel::<()>();
+        let store = db.store.clone();
+        let holder = tokio::spawn(async move {
+            store
+                .exclusively(Chore::Maintenance, async move {
+                    started_tx.send(()).unwrap();
+                    release_rx.await.unwrap();
+                    "first"
+                })
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(5), started).await.unwrap().unwrap();
+
+        let meanwhile = other.exclusively(Chore::Maintenance, async { "second" }).await.unwrap();
+        match db.backend {
+            Backend::Postgres => assert_eq!(meanwhile, None, "the chore is being done elsewhere"),
+            Backend::Sqlite => assert_eq!(meanwhile, Some("second")),
+        }
+
+        release.send(()).unwrap();
+        assert_eq!(holder.await.unwrap().unwrap(), Some("first"));
+        assert_eq!(other.exclusively(Chore::Maintenance, async { "third" }).await.unwrap(), Some("third"));
+        assert_eq!(db.store.exclusively(Chore::Maintenance, async { "fourth" }).await.unwrap(), Some("fourth"));
+    }
+
+    /// A chore whose future is dropped half-way (its task aborted) does not
+    /// keep the other instances out.
+    async fn a_dropped_chore_releases_its_turn(db: Db) {
+        let other = db.connect().await;
+        let (started_tx, started) = oneshot::channel();
+        let store = db.store.clone();
+        let holder = tokio::spawn(async move {
+            store
+                .exclusively(Chore::Maintenance, async move {
+                    started_tx.send(()).unwrap();
+                    std::future::pending::<()>().await;
+                })
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(5), started).await.unwrap().unwrap();
+        holder.abort();
+        assert!(holder.await.unwrap_err().is_cancelled());
+
+        assert_eq!(other.exclusively(Chore::Maintenance, async { 1 }).await.unwrap(), Some(1));
+    }
+
+    /// On PostgreSQL a publish by another instance is announced; SQLite has
+    /// no notifications (its servers poll).
+    async fn events_announce_a_publish_by_another_instance(db: Db) {
+        let Some(mut events) = db.store.listen().await.unwrap() else {
+            assert_eq!(db.backend, Backend::Sqlite, "only SQLite has nothing to listen to");
+            return;
+        };
+        assert_eq!(db.backend, Backend::Postgres);
+        let other = db.connect().await;
+        let one = article(1, "first-article", "2024-08-01T08:00:00Z", &[]);
+
+        sync(&other, &Federation::default(), &[&one], t0()).await;
+
+        assert_eq!(next_event(&mut events).await, Event::Site);
+        other.rotate_actor_key(&key("one"), t0()).await.unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Site);
+    }
+
+    /// Followers, interactions and queued jobs are announced as they commit.
+    async fn events_announce_invalidations_and_queued_jobs(db: Db) {
+        let Some(mut events) = db.store.listen().await.unwrap() else {
+            assert_eq!(db.backend, Backend::Sqlite);
+            return;
+        };
+        let other = db.connect().await;
+        let now = t0();
+
+        other
+            .add_follower(&actor("a.example", "alice", false), "https://a.example/f/1", &accept("ac-1"), now)
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Invalidated(Invalidation::Followers));
+        assert_eq!(next_event(&mut events).await, Event::Queued, "the Accept");
+
+        other.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Queued);
+
+        let note = "urn:uuid:00000000-0000-4000-8000-000000000001";
+        other
+            .record_interaction(
+                "https://a.example/likes/1",
+                note,
+                InteractionKind::Like,
+                "https://a.example/users/alice",
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Invalidated(Invalidation::Note(note.to_owned())));
+
+        other.retry_all_now(now).await.unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Queued);
+
+        other.remove_follower("https://a.example/users/alice").await.unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Invalidated(Invalidation::Followers));
+    }
+
+    /// Nothing is announced for changes that did not happen: a batch of
+    /// conflicts, a failed (rolled back) sync, an announcement already made,
+    /// jobs already queued. The first event after them is the next real one.
+    async fn events_announce_nothing_for_changes_that_did_not_happen(db: Db) {
+        let other = db.connect().await;
+        let now = t0();
+        let fed = Federation::default();
+        let one = article(1, "first-article", "2024-08-01T08:00:00Z", &[]);
+        other.import_followers(&[actor("a.example", "alice", false)], now).await.unwrap();
+        sync(&other, &fed, &[&one], now).await;
+        other.announce_once("profile", "v1", true, &activity("update-1"), now).await.unwrap();
+        let Some(mut events) = db.store.listen().await.unwrap() else {
+            assert_eq!(db.backend, Backend::Sqlite);
+            return;
+        };
+
+        // Conflicts only.
+        let mut moved = one.clone();
+        moved.published -= TimeDelta::days(1);
+        let thief = article(2, "first-article", "2024-08-02T08:00:00Z", &[]);
+        assert!(!sync(&other, &fed, &[&moved, &thief], now).await.changed());
+        // A sync that queues jobs, then fails: rolled back.
+        let good = article(3, "good-article", "2024-08-03T08:00:00Z", &[]);
+        let bad = article(4, "bad-article", "2024-08-04T08:00:00Z", &[]);
+        let activities = |change, article: &Article, revision| {
+            let mut outgoing = fed.activity(change, article, revision)?;
+            if article.slug.as_str() == "bad-article" {
+                outgoing.signing_key = Some(424_242);
+            }
+            Some(outgoing)
+        };
+        assert!(other.sync(&[submission(&good), submission(&bad)], &activities, now).await.is_err());
+        // Already announced, already queued.
+        assert_eq!(other.announce_once("profile", "v1", true, &activity("update-1b"), now).await.unwrap(), 0);
+        assert_eq!(other.enqueue_to_followers(&activity("update-1"), now).await.unwrap(), 0);
+
+        let note = "urn:uuid:00000000-0000-4000-8000-000000000001";
+        other
+            .record_interaction(
+                "https://a.example/likes/1",
+                note,
+                InteractionKind::Like,
+                "https://a.example/users/alice",
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut events).await, Event::Invalidated(Invalidation::Note(note.to_owned())));
+    }
+
+    /// The handle: which engine, whether it answers, closing it.
+    async fn the_handle_knows_its_backend_answers_and_closes(db: Db) {
+        let store = db.connect().await;
+        assert_eq!(store.backend(), db.backend);
+        store.ping().await.unwrap();
+        store.close().await;
+        assert!(store.ping().await.is_err(), "a closed store answers no more");
+        db.store.ping().await.unwrap();
+    }
+}
+

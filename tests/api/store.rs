@@ -246,6 +246,11 @@ async fn job_at(store: &Store, inbox: &str) -> herald::store::JobRow {
     jobs.remove(0)
 }
 
+/// How many jobs `inbox` has.
+async fn store_jobs(store: &Store, inbox: &str) -> usize {
+    store.inbox_jobs(inbox, 1000).await.unwrap().len()
+}
+
 /// The next event, within a few seconds.
 async fn next_event(events: &mut Events) -> Event {
     tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("no notification within 5 s").unwrap()
@@ -492,6 +497,25 @@ both_backends! {
         assert_eq!(store.activity_count().await.unwrap(), 0);
         assert_eq!(store.queue_status(t0()).await.unwrap().pending, 0);
         assert_eq!(store.site_state().await.unwrap(), state);
+    }
+
+    /// Two instances publishing the same files at once: each article is
+    /// created once and federated once; the other instance finds it there.
+    async fn two_instances_publishing_at_once_create_each_article_once(db: Db) {
+        db.store.import_followers(&[actor("a.example", "alice", false)], t0()).await.unwrap();
+        let other = db.connect().await;
+        let fed = Federation::default();
+        let articles: Vec<Article> =
+            (1..=5).map(|n| article(n, &format!("article-{n}"), "2024-08-01T08:00:00Z", &[])).collect();
+        let all: Vec<&Article> = articles.iter().collect();
+
+        let (a, b) = tokio::join!(sync(&db.store, &fed, &all, t0()), sync(&other, &fed, &all, t0()));
+
+        assert_eq!(a.created.len() + b.created.len(), 5, "{a:?} {b:?}");
+        assert_eq!(a.unchanged + b.unchanged, 5, "{a:?} {b:?}");
+        assert_eq!(fed.take().len(), 5);
+        assert_eq!(store_jobs(&db.store, "https://a.example/users/alice/inbox").await, 5);
+        assert_eq!(db.store.published_count().await.unwrap(), 5);
     }
 
     /// The published listings: newest first, paged, counted, by tag.
@@ -821,12 +845,14 @@ both_backends! {
         let later = t1 + secs(900);
         let jobs = store.claim_deliveries(later, LOCK, 100).await.unwrap();
         assert_eq!(jobs.len(), 10);
+        // One of c's jobs is refused first; every other one then fails.
+        let refused = jobs.iter().find(|j| j.inbox == c).unwrap().id;
+        let failure = Outcome::Failed { id: refused, status: Some(400), error: "answered 400".into() };
+        store.record_outcomes(&[failure], later - secs(1)).await.unwrap();
         let mut outcomes = Vec::new();
-        for job in &jobs {
+        for job in jobs.iter().filter(|j| j.id != refused) {
             if job.inbox == shared {
                 outcomes.push(Outcome::Delivered { id: job.id, status: 202 });
-            } else if job.inbox == c && outcomes.iter().all(|o| !matches!(o, Outcome::Failed { .. })) {
-                outcomes.push(Outcome::Failed { id: job.id, status: Some(400), error: "c refused".into() });
             } else {
                 outcomes.push(Outcome::Retry {
                     id: job.id,
@@ -843,7 +869,7 @@ both_backends! {
         assert_eq!(status.oldest_pending, Some(t1));
         let backlog: Vec<(&str, i64, i64, Option<&str>)> =
             status.inboxes.iter().map(|i| (i.inbox.as_str(), i.pending, i.failed, i.last_error.as_deref())).collect();
-        assert_eq!(backlog, [(b, 4, 0, Some("answered 500")), (c, 2, 1, Some("c refused"))]);
+        assert_eq!(backlog, [(b, 4, 0, Some("answered 500")), (c, 2, 1, Some("answered 500"))]);
         assert_eq!(status.hosts, []);
 
         let newest: Vec<String> = store.inbox_jobs(b, 2).await.unwrap().into_iter().map(|j| j.activity_id).collect();
@@ -851,6 +877,24 @@ both_backends! {
         assert_eq!(store.inbox_jobs(b, 100).await.unwrap().len(), 4);
         assert_eq!(store.inbox_jobs(shared, 100).await.unwrap().len(), 3);
         assert_eq!(store.inbox_jobs("https://nowhere.example/inbox", 100).await.unwrap(), []);
+    }
+
+    /// `herald queue` shows each inbox's latest error, the one that says
+    /// why it fails now.
+    async fn queue_status_shows_each_inboxs_latest_error(store: Store) {
+        let now = t0();
+        let inbox = "https://a.example/inbox";
+        store.enqueue_to(&activity("a1"), inbox, now).await.unwrap();
+        store.enqueue_to(&activity("a2"), inbox, now).await.unwrap();
+        let jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        let retry = |id, error: &str| Outcome::Retry { id, at: now + secs(600), status: None, error: error.into() };
+
+        store.record_outcomes(&[retry(jobs[0].id, "timeout")], now + secs(1)).await.unwrap();
+        store.record_outcomes(&[retry(jobs[1].id, "answered 503")], now + secs(2)).await.unwrap();
+
+        let status = store.queue_status(now + secs(3)).await.unwrap();
+        assert_eq!(status.inboxes.len(), 1);
+        assert_eq!(status.inboxes[0].last_error.as_deref(), Some("answered 503"));
     }
 
     /// An open circuit postpones that host's pending jobs, and only them.
@@ -1424,6 +1468,28 @@ both_backends! {
     }
 }
 
+both_backends! {
+    /// Two instances starting at once with a new profile announce it once.
+    async fn two_instances_announce_a_change_once(db: Db) {
+        db.store
+            .import_followers(&[actor("a.example", "a", false), actor("b.example", "b", false)], t0())
+            .await
+            .unwrap();
+        db.store.announce_once("profile", "v1", false, &activity("update-1"), t0()).await.unwrap();
+        let other = db.connect().await;
+        let (first, second) = (activity("update-2a"), activity("update-2b"));
+
+        let (a, b) = tokio::join!(
+            db.store.announce_once("profile", "v2", false, &first, t0()),
+            other.announce_once("profile", "v2", false, &second, t0()),
+        );
+
+        assert_eq!(a.unwrap() + b.unwrap(), 2, "one announcement, to two inboxes");
+        assert_eq!(db.store.activity_count().await.unwrap(), 1);
+        assert_eq!(db.store.account_state("profile").await.unwrap().as_deref(), Some("v2"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Chores, events, the handle itself
 // ---------------------------------------------------------------------------
@@ -1776,9 +1842,12 @@ async fn copy_moves_a_database_to_postgres_and_back() {
     let refused = sqlite.store.copy_to(&pg.store, false, &|_| {}).await.unwrap_err();
     assert!(matches!(refused, StoreError::Copy(CopyRefused::NotEmpty(_))), "{refused}");
     assert_eq!(snapshot(&pg.store).await, expected);
-    // With `replace`, it goes.
+    // With `replace`, it goes, and running servers are told to read
+    // everything afresh.
+    let mut events = pg.store.listen().await.unwrap().unwrap();
     sqlite.store.copy_to(&pg.store, true, &|_| {}).await.unwrap();
     assert_eq!(snapshot(&pg.store).await, expected);
+    assert_eq!(next_event(&mut events).await, Event::Missed);
 
     // And back into a fresh SQLite database.
     let counts = pg.store.copy_to(&back.store, false, &|_| {}).await.unwrap();
@@ -1799,5 +1868,25 @@ async fn both_schemas_have_the_same_columns() {
         let columns = sqlite.store.table_columns(table.name).await.unwrap();
         assert!(!columns.is_empty(), "no table {}", table.name);
         assert_eq!(pg.store.table_columns(table.name).await.unwrap(), columns, "{}", table.name);
+    }
+}
+
+both_backends! {
+    /// A copy onto the database itself is refused, or at least loses nothing.
+    async fn copying_a_database_onto_itself_loses_nothing(store: Store) {
+        populate(&store).await;
+        let expected = snapshot(&store).await;
+
+        let plain = store.copy_to(&store, false, &|_| {}).await;
+        assert!(
+            matches!(plain, Err(StoreError::Copy(CopyRefused::SameDatabase | CopyRefused::NotEmpty(_)))),
+            "{plain:?}"
+        );
+        let replacing = tokio::time::timeout(Duration::from_secs(10), store.copy_to(&store, true, &|_| {})).await;
+        match replacing.expect("a copy onto itself hangs") {
+            Err(StoreError::Copy(CopyRefused::SameDatabase)) | Ok(_) => {}
+            Err(other) => panic!("{other}"),
+        }
+        assert_eq!(snapshot(&store).await, expected);
     }
 }

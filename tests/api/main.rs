@@ -19,4 +19,5 @@ mod latency;
 mod pg;
 mod publish;
 mod queue;
+mod store;
 mod validators;

@@ -17,8 +17,10 @@
 #    (also on Ctrl-C or SIGTERM).
 # 3. Exports HERALD_JING, HERALD_PYTHON, HERALD_NGINX (paths, possibly empty)
 #    and HERALD_TEST_POSTGRES_URL (empty when there is no cluster), runs
-#    `cargo test "$@"` (unit, integration and doc tests) and exits with its
-#    status.
+#    `cargo test "$@"` (unit, integration and doc tests); on a whole run
+#    (no arguments) it then runs the integration tests a second time with
+#    HERALD_TEST_BACKEND=postgres, every spawned app on PostgreSQL. Exits
+#    with the first failing status.
 #
 # Sourcing the script (`. scripts/test.sh`) defines the functions without
 # running anything, to try one of them by hand.
@@ -426,6 +428,13 @@ main() {
     log "cargo test $*"
     local status=0
     cargo test "$@" || status=$?
+    # Second pass: the integration tests again, every app on PostgreSQL
+    # (tests that pick their backend themselves keep it). Only for a whole
+    # run: arguments select tests of the first pass.
+    if [ "$status" -eq 0 ] && [ "$#" -eq 0 ] && [ -n "${HERALD_TEST_POSTGRES_URL:-}" ]; then
+        log "HERALD_TEST_BACKEND=postgres cargo test --test api"
+        HERALD_TEST_BACKEND=postgres cargo test --test api || status=$?
+    fi
     exit "$status"
 }
 

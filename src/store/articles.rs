@@ -303,11 +303,13 @@ impl Store {
             }
             let mut article = stored.article;
             article.state = State::Retracted;
+            // The retracted article's own fingerprint: its file, restored
+            // unchanged, then differs and publishes it again.
             write_article(
                 &mut tx,
                 &article,
                 stored.source.as_deref(),
-                &stored.fingerprint,
+                &fingerprint(&article),
                 stored.revision + 1,
                 now,
                 false,

@@ -242,21 +242,8 @@ impl Store {
     #[tracing::instrument(skip_all, fields(activity = %activity.id, inbox), err)]
     pub async fn enqueue_to(&self, activity: &Outgoing, inbox: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        insert_activity(&mut tx, activity, now).await?;
-        on_tx!(&mut tx, conn => {
-            sqlx::query(
-                "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (activity_id, inbox) DO NOTHING",
-            )
-            .bind(&activity.id)
-            .bind(inbox)
-            .bind(Time(now))
-            .execute(&mut *conn)
-            .await?;
-        });
-        tx.notify(Event::Queued).await?;
-        tx.commit().await?;
-        Ok(())
+        queue_to(&mut tx, activity, inbox, now).await?;
+        tx.commit().await
     }
 
     /// Claims the next due job for `lock`, or `None` when nothing is due.
@@ -452,9 +439,12 @@ impl Store {
         status.oldest_pending = oldest.map(|t| t.0);
         let rows: Vec<BacklogRow> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT inbox, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
-                 SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, MAX(last_error) AS last_error \
-                 FROM deliveries WHERE state <> 'delivered' GROUP BY inbox ORDER BY COUNT(*) DESC, inbox LIMIT $1",
+                "SELECT d.inbox, SUM(CASE WHEN d.state = 'pending' THEN 1 ELSE 0 END) AS pending, \
+                 SUM(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END) AS failed, \
+                 (SELECT e.last_error FROM deliveries e WHERE e.inbox = d.inbox AND e.state <> 'delivered' \
+                  AND e.last_error IS NOT NULL ORDER BY e.updated_at DESC, e.id DESC LIMIT 1) AS last_error \
+                 FROM deliveries d WHERE d.state <> 'delivered' GROUP BY d.inbox \
+                 ORDER BY COUNT(*) DESC, d.inbox LIMIT $1",
             )
             .bind(TOP_INBOXES)
             .fetch_all(pool)
@@ -567,6 +557,28 @@ async fn insert_activity(tx: &mut Tx, activity: &Outgoing, now: DateTime<Utc>) -
         .await?;
     });
     Ok(())
+}
+
+/// Inserts the activity and one job for `inbox` inside the caller's transaction.
+pub(super) async fn queue_to(
+    tx: &mut Tx,
+    activity: &Outgoing,
+    inbox: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    insert_activity(tx, activity, now).await?;
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox, state, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (activity_id, inbox) DO NOTHING",
+        )
+        .bind(&activity.id)
+        .bind(inbox)
+        .bind(Time(now))
+        .execute(&mut *conn)
+        .await?;
+    });
+    tx.notify(Event::Queued).await
 }
 
 /// Inserts the activity and its jobs inside the caller's transaction.

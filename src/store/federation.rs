@@ -236,8 +236,8 @@ impl Store {
             .await?;
         });
         invalidate(&mut tx, &Invalidation::Followers, now).await?;
-        tx.commit().await?;
-        self.enqueue_to(accept, &actor.inbox, now).await
+        super::deliveries::queue_to(&mut tx, accept, &actor.inbox, now).await?;
+        tx.commit().await
     }
 
     /// Adds followers in bulk, in one transaction, without sending Accepts
@@ -275,9 +275,10 @@ impl Store {
         Ok(self.remove_followers_where("actor = $1 AND follow_id = $2", actor, Some(follow_id)).await? > 0)
     }
 
-    /// Removes the followers reached through `inbox` (it answered 410 Gone).
+    /// Removes the followers whose deliveries go to `inbox` (it answered
+    /// 410 Gone): those whose own inbox it is, and those who share it.
     pub async fn remove_followers_at(&self, inbox: &str) -> Result<u64, StoreError> {
-        self.remove_followers_where("inbox = $1", inbox, None).await
+        self.remove_followers_where("COALESCE(shared_inbox, inbox) = $1 OR inbox = $1", inbox, None).await
     }
 
     async fn remove_followers_where(

@@ -271,6 +271,9 @@ impl Store {
     {
         let Pool::Postgres(pool) = &self.pool else { return Ok(Some(work.await)) };
         let mut conn = pool.acquire().await?;
+        // Dropped half-way (the task aborted at shutdown), the connection
+        // is closed rather than pooled, which ends the session and its lock.
+        conn.close_on_drop();
         let locked: bool =
             sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(chore.lock_key()).fetch_one(&mut *conn).await?;
         if !locked {

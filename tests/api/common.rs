@@ -23,6 +23,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The database it runs on (SQLite file or PostgreSQL).
+    pub database_url: String,
     pub content_dir: PathBuf,
     pub config_file: PathBuf,
     pub dir: TempDir,
@@ -168,6 +170,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         address,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         store,
+        database_url,
         content_dir,
         config_file,
         dir,

@@ -74,7 +74,10 @@ async fn the_key_is_made_once_and_kept_across_restarts() {
     let app = spawn_app().await;
     let (_, before) = json(&app, "/users/news", AS2).await;
     // A second server on the same database (as after a restart) serves the same key.
-    let settings = herald::config::Settings::load_with_env(None, crate::common::test_env(app.dir.path())).unwrap();
+    let mut env = crate::common::test_env(app.dir.path());
+    env.retain(|(k, _)| k != "HERALD_DATABASE__URL");
+    env.push(("HERALD_DATABASE__URL".into(), app.database_url.clone()));
+    let settings = herald::config::Settings::load_with_env(None, env).unwrap();
     let second = herald::startup::Application::build(settings).await.unwrap();
     let stored = second.state().store.actor_key().await.unwrap().unwrap().0;
     assert_eq!(before["publicKey"]["publicKeyPem"], stored.public_pem.as_str());

@@ -79,7 +79,13 @@ impl Store {
     /// where servers poll.
     pub async fn listen(&self) -> Result<Option<Events>, StoreError> {
         let Pool::Postgres(pool) = &self.pool else { return Ok(None) };
-        let mut listener = PgListener::connect_with(pool).await?;
+        // Its own connection, outside the store's pool: a listener holds
+        // its connection for as long as it lives, and closing the store
+        // must not wait for it.
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(CHANNEL).await?;
         Ok(Some(Events { listener }))
     }

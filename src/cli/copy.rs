@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::config::DatabaseSettings;
-use crate::store::{redact, CopyProgress, Store, TableCount};
+use crate::error::StoreError;
+use crate::store::{redact, CopyProgress, CopyRefused, Store, TableCount};
 
 /// Copies the database at `from` into the one at `to`.
 pub async fn run(from: &DatabaseSettings, to: &str, replace: bool) -> anyhow::Result<ExitCode> {
     if from.url.trim_end_matches('/') == to.trim_end_matches('/') {
-        anyhow::bail!("--to names the database being copied ({}); give another one", redact(to));
+        return Err(anyhow::Error::new(StoreError::Copy(CopyRefused::SameDatabase)))
+            .with_context(|| format!("--to names the database being copied ({})", redact(to)));
     }
     let source = Store::connect(from).await.with_context(|| format!("opening the source {}", redact(&from.url)))?;
     let target_settings = DatabaseSettings { url: to.to_owned(), ..from.clone() };

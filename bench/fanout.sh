@@ -52,7 +52,7 @@
 #                      issue only asks for the times; 60 s is the bench's own
 #                      generous bound)                       (goal < 1.00)
 #    Each scenario gives up after 120 s (the copy scenario's database build
-#    and each copy get 120 s each); the whole run takes 5-10 minutes.
+#    and each copy get 120 s each); the whole run takes 1-4 minutes.
 # Sinks, herald and PostgreSQL share the machine's cores: compare ratios, not
 # rates. FANOUT_SEED picks the answer delays (1); HERALD_* variables reach
 # herald.

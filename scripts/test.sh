@@ -270,8 +270,17 @@ print(s.getsockname()[1])' 2>/dev/null; then
 }
 
 # Starts a throwaway cluster and exports HERALD_TEST_POSTGRES_URL; leaves it
-# empty (after `missing`) when that is impossible.
+# empty (after `missing`) when that is impossible. Arguments, if any, are the
+# server settings to start it with (`name=value`, each passed as `-c`)
+# instead of the tests' ones below; bench/fanout.sh passes its own.
+# shellcheck disable=SC2120 # the arguments come from bench/fanout.sh
 start_postgres() {
+    # fsync and friends off: a throwaway cluster has nothing to keep, and
+    # every test creates a database.
+    local settings=(fsync=off synchronous_commit=off full_page_writes=off max_connections=300)
+    if [ "$#" -gt 0 ]; then
+        settings=("$@")
+    fi
     HERALD_TEST_POSTGRES_URL=""
     export HERALD_TEST_POSTGRES_URL
     [ -n "$pg_bin" ] || return 0
@@ -306,11 +315,12 @@ start_postgres() {
         missing "initdb failed (output above); the PostgreSQL tests cannot run."
         return 0
     fi
-    # fsync and friends off: a throwaway cluster has nothing to keep, and
-    # every test creates a database.
+    local options="-c listen_addresses=127.0.0.1 -p $port -k $pg_tmp/sock" setting
+    for setting in "${settings[@]}"; do
+        options+=" -c $setting"
+    done
     if ! "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/log/postgres.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $pg_tmp/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-        start >/dev/null; then
+        -o "$options" start >/dev/null; then
         cat "$pg_tmp/log/postgres.log" >&2 || true
         stop_postgres
         missing "PostgreSQL did not start (its log is above); the PostgreSQL tests cannot run."
@@ -412,6 +422,7 @@ main() {
     ensure_interop_peer
     ensure_nginx
     ensure_postgres
+    # shellcheck disable=SC2119 # no arguments: the tests' settings
     start_postgres
 
     HERALD_JING="${HERALD_JING:-$(command -v jing || true)}"

@@ -126,6 +126,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The job it is about.
+    pub fn id(&self) -> i64 {
+        match self {
+            Outcome::Delivered { id, .. }
+            | Outcome::Failed { id, .. }
+            | Outcome::Retry { id, .. }
+            | Outcome::Deferred { id, .. } => *id,
+        }
+    }
+}
+
 /// One row of the queue, for `herald queue --inbox`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
@@ -304,12 +316,15 @@ impl Store {
     /// in flight) to `until`, so that no other process, and no later claim
     /// of this one, takes them while they wait.
     pub async fn extend_locks(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
         let mut tx = self.begin().await?;
         for chunk in ids.chunks(500) {
             let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
+            let rows = format!("state = 'pending' AND id IN ({})", list.join(", "));
             let sql = format!(
-                "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE state = 'pending' AND id IN ({})",
-                list.join(", ")
+                "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE {}",
+                self.in_id_order(&rows)
             );
             on_tx!(&mut tx, conn => {
                 let mut query = sqlx::query(&sql).bind(Time(until));
@@ -326,6 +341,10 @@ impl Store {
     /// Records the outcomes of attempted jobs in one transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
         use DeliveryState::{Delivered, Failed, Pending};
+        // Rows are locked in id order by every statement that touches
+        // several (see `in_id_order`), so two instances never deadlock.
+        let mut outcomes: Vec<&Outcome> = outcomes.iter().collect();
+        outcomes.sort_by_key(|outcome| outcome.id());
         let mut tx = self.begin().await?;
         for outcome in outcomes {
             if let Outcome::Deferred { id, at, reason } = outcome {
@@ -500,18 +519,41 @@ impl Store {
     /// the host's circuit is open. `reason` becomes the last error of jobs
     /// that have none. Returns how many jobs moved.
     pub async fn defer_host(&self, origin: &str, until: DateTime<Utc>, reason: &str) -> Result<u64, StoreError> {
+        // The inboxes starting with `origin` are the range [origin, origin
+        // with its last character incremented): bytewise on both backends
+        // (SQLite's BINARY collation, `COLLATE "C"` on PostgreSQL), so the
+        // `deliveries_by_inbox` index finds them.
+        let mut end = origin.to_owned();
+        let last = end.pop().map_or('\u{1}', |c| char::from_u32(u32::from(c) + 1).unwrap_or(char::MAX));
+        end.push(last);
+        let rows = "state = 'pending' AND inbox >= $2 AND inbox < $4 AND next_attempt_at < $1";
+        let sql = format!(
+            "UPDATE deliveries SET next_attempt_at = $1, last_error = COALESCE(last_error, $3) WHERE {}",
+            self.in_id_order(rows)
+        );
         Ok(on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1, last_error = COALESCE(last_error, $3) \
-                 WHERE state = 'pending' AND next_attempt_at < $1 AND substr(inbox, 1, length($2)) = $2",
-            )
-            .bind(Time(until))
-            .bind(origin)
-            .bind(reason)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(Time(until))
+                .bind(origin)
+                .bind(reason)
+                .bind(&end)
+                .execute(pool)
+                .await?
+                .rows_affected()
         }))
+    }
+
+    /// `condition` on `deliveries`, as an UPDATE's WHERE clause that locks
+    /// the rows in id order on PostgreSQL, as every statement updating
+    /// several jobs does: two instances updating overlapping jobs then wait
+    /// for each other instead of deadlocking. (SQLite has one writer.)
+    fn in_id_order(&self, condition: &str) -> String {
+        match self.pool {
+            Pool::Sqlite(_) => condition.to_owned(),
+            Pool::Postgres(_) => {
+                format!("id IN (SELECT id FROM deliveries WHERE {condition} ORDER BY id FOR UPDATE)")
+            }
+        }
     }
 
     /// Deletes delivered jobs last touched before `delivered_before` and

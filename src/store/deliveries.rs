@@ -138,6 +138,51 @@ impl Outcome {
     }
 }
 
+/// What an outcome writes to its job's row.
+struct JobUpdate<'a> {
+    id: i64,
+    state: DeliveryState,
+    /// The next attempt; `None` leaves it.
+    at: Option<DateTime<Utc>>,
+    status: Option<i64>,
+    error: Option<&'a str>,
+    /// Whether the attempt counts: a deferred job was not attempted, keeps
+    /// its last status, and takes `error` only when it has none.
+    attempted: bool,
+}
+
+impl<'a> From<&'a Outcome> for JobUpdate<'a> {
+    fn from(outcome: &'a Outcome) -> Self {
+        use DeliveryState::{Delivered, Failed, Pending};
+        let (id, state, at, status, error, attempted) = match outcome {
+            Outcome::Delivered { id, status } => (*id, Delivered, None, Some(*status), None, true),
+            Outcome::Failed { id, status, error } => (*id, Failed, None, *status, Some(error.as_str()), true),
+            Outcome::Retry { id, at, status, error } => (*id, Pending, Some(*at), *status, Some(error.as_str()), true),
+            Outcome::Deferred { id, at, reason } => (*id, Pending, Some(*at), None, Some(reason.as_str()), false),
+        };
+        Self { id, state, at, status: status.map(i64::from), error, attempted }
+    }
+}
+
+/// One job's outcome: `$6` is 1 when the attempt counts, 0 when deferred.
+const RECORD_SQLITE: &str = "UPDATE deliveries SET state = $2, attempts = attempts + $6, \
+    next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, \
+    last_status = CASE WHEN $6 = 1 THEN $4 ELSE last_status END, \
+    last_error = CASE WHEN $6 = 1 THEN $5 ELSE COALESCE(last_error, $5) END, updated_at = $7 WHERE id = $1";
+
+/// A batch of outcomes as parallel arrays, the rows locked in id order
+/// first (a materialized CTE runs in its own order, whatever the join).
+const RECORD_POSTGRES: &str = "WITH locked AS MATERIALIZED (\
+        SELECT id FROM deliveries WHERE id = ANY($1) ORDER BY id FOR UPDATE), \
+    v AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[]) \
+        AS v(id, state, at, status, error, attempted)) \
+    UPDATE deliveries d SET state = v.state, attempts = d.attempts + v.attempted, \
+        next_attempt_at = COALESCE(v.at, d.next_attempt_at), locked_until = NULL, \
+        last_status = CASE WHEN v.attempted = 1 THEN v.status ELSE d.last_status END, \
+        last_error = CASE WHEN v.attempted = 1 THEN v.error ELSE COALESCE(d.last_error, v.error) END, \
+        updated_at = $7 \
+    FROM locked JOIN v ON v.id = locked.id WHERE d.id = locked.id";
+
 /// One row of the queue, for `herald queue --inbox`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
@@ -340,52 +385,47 @@ impl Store {
 
     /// Records the outcomes of attempted jobs in one transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StoreError> {
-        use DeliveryState::{Delivered, Failed, Pending};
         // Rows are locked in id order by every statement that touches
         // several (see `in_id_order`), so two instances never deadlock.
-        let mut outcomes: Vec<&Outcome> = outcomes.iter().collect();
-        outcomes.sort_by_key(|outcome| outcome.id());
+        let mut changes: Vec<JobUpdate<'_>> = outcomes.iter().map(JobUpdate::from).collect();
+        changes.sort_by_key(|change| change.id);
         let mut tx = self.begin().await?;
-        for outcome in outcomes {
-            if let Outcome::Deferred { id, at, reason } = outcome {
-                on_tx!(&mut tx, conn => {
-                    sqlx::query(
-                        "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, \
-                         last_error = COALESCE(last_error, $2), updated_at = $3 WHERE id = $4",
-                    )
-                    .bind(Time(*at))
-                    .bind(reason)
+        match &mut tx {
+            // One statement for the whole batch: a round trip per job is
+            // most of what recording costs over a network.
+            Tx::Postgres(t) => {
+                // An UPDATE … FROM changes a row once: of two outcomes for
+                // one job in a batch (rare), the later one stands.
+                changes.reverse();
+                changes.dedup_by_key(|change| change.id);
+                changes.reverse();
+                sqlx::query(RECORD_POSTGRES)
+                    .bind(changes.iter().map(|c| c.id).collect::<Vec<_>>())
+                    .bind(changes.iter().map(|c| c.state.as_str()).collect::<Vec<_>>())
+                    .bind(changes.iter().map(|c| c.at.map(Time)).collect::<Vec<_>>())
+                    .bind(changes.iter().map(|c| c.status).collect::<Vec<_>>())
+                    .bind(changes.iter().map(|c| c.error).collect::<Vec<_>>())
+                    .bind(changes.iter().map(|c| i64::from(c.attempted)).collect::<Vec<_>>())
                     .bind(Time(now))
-                    .bind(id)
-                    .execute(&mut *conn)
+                    .execute(&mut **t)
                     .await?;
-                });
-                continue;
             }
-            let (id, state, at, status, error) = match outcome {
-                Outcome::Delivered { id, status } => (*id, Delivered, None, Some(*status), None),
-                Outcome::Failed { id, status, error } => (*id, Failed, None, *status, Some(error.as_str())),
-                Outcome::Retry { id, at, status, error } => (*id, Pending, Some(*at), *status, Some(error.as_str())),
-                Outcome::Deferred { .. } => continue,
-            };
-            on_tx!(&mut tx, conn => {
-                sqlx::query(
-                    "UPDATE deliveries SET state = $1, attempts = attempts + 1, \
-                     next_attempt_at = COALESCE($2, next_attempt_at), locked_until = NULL, last_status = $3, \
-                     last_error = $4, updated_at = $5 WHERE id = $6",
-                )
-                .bind(state.as_str())
-                .bind(at.map(Time))
-                .bind(status.map(i64::from))
-                .bind(error)
-                .bind(Time(now))
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            });
+            Tx::Sqlite(t) => {
+                for c in &changes {
+                    sqlx::query(RECORD_SQLITE)
+                        .bind(c.id)
+                        .bind(c.state.as_str())
+                        .bind(c.at.map(Time))
+                        .bind(c.status)
+                        .bind(c.error)
+                        .bind(i64::from(c.attempted))
+                        .bind(Time(now))
+                        .execute(&mut **t)
+                        .await?;
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Marks a job delivered (or given up, when `failed`).

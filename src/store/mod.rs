@@ -371,6 +371,12 @@ impl sqlx::Encode<'_, Postgres> for Time {
     }
 }
 
+impl sqlx::postgres::PgHasArrayType for Time {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+}
+
 impl<'r> sqlx::Decode<'r, Postgres> for Time {
     fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, BoxDynError> {
         Ok(Time(<DateTime<Utc> as sqlx::Decode<'r, Postgres>>::decode(value)?))

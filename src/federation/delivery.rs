@@ -279,6 +279,12 @@ impl Engine {
         let renew_every =
             (self.settings.lock / 3).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(200));
         let mut renewed = tokio::time::Instant::now();
+        // Set when a claim found fewer due jobs than it had room for: the
+        // next claim waits for news of new jobs, or a second, rather than
+        // asking the database again after every finished job (with several
+        // instances draining one queue, that was most of the asking).
+        let recheck = renew_every.min(Duration::from_secs(1));
+        let mut drained_until: Option<tokio::time::Instant> = None;
         loop {
             while tasks.try_join_next().is_some() {}
             if renewed.elapsed() >= renew_every {
@@ -293,9 +299,13 @@ impl Engine {
                     .min(hard_cap.saturating_sub(state.held.len()))
             };
             let mut full = false;
-            if room >= batch.min(cap) {
+            let drained = drained_until.is_some_and(|until| tokio::time::Instant::now() < until);
+            if room >= batch.min(cap) && !drained {
                 match self.claim(room, &outcomes).await {
-                    Ok(claimed) => full = claimed == room,
+                    Ok(claimed) => {
+                        full = claimed == room;
+                        drained_until = (claimed < room).then(|| tokio::time::Instant::now() + recheck);
+                    }
                     Err(error) => tracing::warn!(%error, "claiming deliveries failed"),
                 }
             }
@@ -304,9 +314,9 @@ impl Engine {
                 continue;
             }
             tokio::select! {
-                () = queued => {}
+                () = queued => drained_until = None,
                 () = finished => {}
-                () = tokio::time::sleep(renew_every.min(Duration::from_secs(1))) => {}
+                () = tokio::time::sleep(recheck) => {}
             }
         }
     }

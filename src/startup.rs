@@ -157,14 +157,12 @@ async fn ensure_actor_key(store: &Store) -> anyhow::Result<StoredKey> {
 /// notifications, as they commit; on SQLite (or while PostgreSQL cannot
 /// be listened to) by polling.
 async fn follow_changes(state: AppState) {
-    if state.store.backend() == crate::store::Backend::Postgres {
-        listen_for_changes(&state).await;
-    }
+    listen_for_changes(&state).await;
     poll_revisions(state).await;
 }
 
-/// Applies every instance's notifications; returns only if listening
-/// cannot start at all (then polling takes over).
+/// Applies every instance's notifications; returns at once on SQLite, or
+/// if listening cannot start at all (then polling takes over).
 async fn listen_for_changes(state: &AppState) {
     use crate::store::Event;
     let mut events = match state.store.listen().await {
@@ -176,19 +174,15 @@ async fn listen_for_changes(state: &AppState) {
         }
     };
     // Whatever happened before listening started.
-    site_changed(state).await;
+    site_changed(state, false).await;
     loop {
         match events.next().await {
-            Ok(Event::Site) => site_changed(state).await,
+            Ok(Event::Site) => site_changed(state, false).await,
             Ok(Event::Invalidated(invalidation)) => state.cache.apply(&invalidation),
             Ok(Event::Queued) => state.deliveries.notify_waiters(),
             Ok(Event::Missed) => {
                 tracing::warn!("the database connection dropped: reading everything afresh");
-                if let Err(error) = state.cache.rebuild().await {
-                    tracing::warn!(%error, "could not rebuild the site");
-                }
-                delivery::reload_key(&state.store, &state.client).await;
-                state.deliveries.notify_waiters();
+                site_changed(state, true).await;
             }
             Err(error) => {
                 tracing::warn!(%error, "lost the notification connection; retrying");
@@ -198,9 +192,12 @@ async fn listen_for_changes(state: &AppState) {
     }
 }
 
-/// The site revision moved somewhere: rebuild, and use the current key.
-async fn site_changed(state: &AppState) {
-    match state.cache.refresh().await {
+/// The site revision may have moved somewhere: rebuild if it did (or,
+/// with `everything`, in any case), then use the current key and start
+/// whatever deliveries were queued.
+async fn site_changed(state: &AppState, everything: bool) {
+    let rebuilt = if everything { state.cache.rebuild().await.map(|()| true) } else { state.cache.refresh().await };
+    match rebuilt {
         Ok(true) => {
             delivery::reload_key(&state.store, &state.client).await;
             state.deliveries.notify_waiters();
@@ -218,7 +215,7 @@ async fn poll_revisions(state: AppState) {
     loop {
         interval.tick().await;
         // A publish elsewhere may have queued deliveries: site_changed starts them.
-        site_changed(&state).await;
+        site_changed(&state, false).await;
     }
 }
 
@@ -241,17 +238,15 @@ async fn maintain(store: Store, settings: Arc<Settings>) {
 
 /// One round of [`maintain`].
 async fn maintain_once(store: &Store, settings: &Settings) {
-    {
-        let now = chrono::Utc::now();
-        let delivery = &settings.delivery;
-        match store.purge_deliveries(now - delivery.keep_delivered, now - delivery.keep_failed).await {
-            Ok((0, 0)) => {}
-            Ok((delivered, failed)) => tracing::info!(delivered, failed, "deleted old delivery jobs"),
-            Err(error) => tracing::warn!(%error, "could not delete old delivery jobs"),
-        }
-        if let Err(error) = store.prune_bookkeeping(now).await {
-            tracing::warn!(%error, "could not prune old bookkeeping rows");
-        }
+    let now = chrono::Utc::now();
+    let delivery = &settings.delivery;
+    match store.purge_deliveries(now - delivery.keep_delivered, now - delivery.keep_failed).await {
+        Ok((0, 0)) => {}
+        Ok((delivered, failed)) => tracing::info!(delivered, failed, "deleted old delivery jobs"),
+        Err(error) => tracing::warn!(%error, "could not delete old delivery jobs"),
+    }
+    if let Err(error) = store.prune_bookkeeping(now).await {
+        tracing::warn!(%error, "could not prune old bookkeeping rows");
     }
 }
 

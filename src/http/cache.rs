@@ -123,8 +123,20 @@ impl SiteCache {
     /// drops exactly the documents invalidated since the last call (a
     /// follower came or went, a Note was liked): two tiny queries when
     /// nothing changed. Returns whether it rebuilt.
-    #[tracing::instrument(skip(self), err)]
     pub async fn refresh(&self) -> Result<bool, StoreError> {
+        self.refresh_unless_current(true).await
+    }
+
+    /// Rebuilds everything from the store, whatever the revision (after
+    /// notifications may have been missed).
+    pub async fn rebuild(&self) -> Result<(), StoreError> {
+        self.refresh_unless_current(false).await.map(|_| ())
+    }
+
+    /// [`SiteCache::refresh`]; with `skip_current` false it rebuilds even
+    /// when the revision has not moved.
+    #[tracing::instrument(skip(self), err)]
+    async fn refresh_unless_current(&self, skip_current: bool) -> Result<bool, StoreError> {
         let _one_at_a_time = self.rebuild.lock().await;
         let seen = self.invalidated.load(Ordering::Acquire);
         let invalidations = self.store.invalidations_since(seen).await?;
@@ -133,7 +145,7 @@ impl SiteCache {
             self.invalidated.store(*last, Ordering::Release);
         }
         let state = self.store.site_state().await?;
-        if state.revision == self.current.load().revision {
+        if skip_current && state.revision == self.current.load().revision {
             return Ok(false);
         }
         let snapshot = build_snapshot(&self.store, &self.settings, state).await?;
@@ -146,19 +158,6 @@ impl SiteCache {
     /// instance announced on PostgreSQL).
     pub fn apply(&self, invalidation: &Invalidation) {
         self.evict(std::iter::once(invalidation));
-    }
-
-    /// Rebuilds everything from the store, whatever the revision (after
-    /// notifications may have been missed).
-    #[tracing::instrument(skip(self), err)]
-    pub async fn rebuild(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self.rebuild.lock().await;
-        self.invalidated.store(self.store.last_invalidation().await?, Ordering::Release);
-        let state = self.store.site_state().await?;
-        let snapshot = build_snapshot(&self.store, &self.settings, state).await?;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.current.store(Arc::new(snapshot));
-        Ok(())
     }
 
     /// The actor, showing the key the client signs with right now.

@@ -28,6 +28,8 @@ pub struct TableSpec {
     /// The table.
     pub name: &'static str,
     columns: &'static [(&'static str, Kind)],
+    /// The primary key, so that both sides list rows alike.
+    key: &'static str,
     /// The identity column whose sequence follows the copied ids (PostgreSQL).
     identity: Option<&'static str>,
 }
@@ -51,9 +53,15 @@ pub const TABLES: &[TableSpec] = &[
             ("revision", Int),
             ("changed_at", At),
         ],
+        key: "id",
         identity: None,
     },
-    TableSpec { name: "article_tags", columns: &[("article_id", Text), ("tag", Text)], identity: None },
+    TableSpec {
+        name: "article_tags",
+        columns: &[("article_id", Text), ("tag", Text)],
+        key: "article_id, tag",
+        identity: None,
+    },
     TableSpec {
         name: "article_revisions",
         columns: &[
@@ -64,17 +72,25 @@ pub const TABLES: &[TableSpec] = &[
             ("source", Text),
             ("recorded_at", At),
         ],
+        key: "article_id, revision",
         identity: None,
     },
-    TableSpec { name: "site_state", columns: &[("id", Int), ("revision", Int), ("changed_at", At)], identity: None },
+    TableSpec {
+        name: "site_state",
+        columns: &[("id", Int), ("revision", Int), ("changed_at", At)],
+        key: "id",
+        identity: None,
+    },
     TableSpec {
         name: "actor_keys",
         columns: &[("id", Int), ("private_pem", Text), ("public_pem", Text), ("created_at", At), ("retired_at", At)],
+        key: "id",
         identity: Some("id"),
     },
     TableSpec {
         name: "followers",
         columns: &[("actor", Text), ("inbox", Text), ("shared_inbox", Text), ("follow_id", Text), ("created_at", At)],
+        key: "actor",
         identity: None,
     },
     TableSpec {
@@ -87,6 +103,7 @@ pub const TABLES: &[TableSpec] = &[
             ("public_pem", Text),
             ("fetched_at", At),
         ],
+        key: "id",
         identity: None,
     },
     TableSpec {
@@ -99,6 +116,7 @@ pub const TABLES: &[TableSpec] = &[
             ("created_at", At),
             ("signing_key", Int),
         ],
+        key: "id",
         identity: None,
     },
     TableSpec {
@@ -116,11 +134,13 @@ pub const TABLES: &[TableSpec] = &[
             ("created_at", At),
             ("updated_at", At),
         ],
+        key: "id",
         identity: Some("id"),
     },
     TableSpec {
         name: "interactions",
         columns: &[("activity_id", Text), ("article_id", Text), ("kind", Text), ("actor", Text), ("created_at", At)],
+        key: "activity_id",
         identity: None,
     },
     TableSpec {
@@ -132,15 +152,22 @@ pub const TABLES: &[TableSpec] = &[
             ("circuit_until", At),
             ("circuit_opens", Int),
         ],
+        key: "host",
         identity: None,
     },
     TableSpec {
         name: "received_activities",
         columns: &[("id", Text), ("actor", Text), ("kind", Text), ("received_at", At)],
+        key: "id",
         identity: None,
     },
-    TableSpec { name: "invalidations", columns: &[("seq", Int), ("key", Text), ("at", At)], identity: Some("seq") },
-    TableSpec { name: "account_state", columns: &[("name", Text), ("value", Text)], identity: None },
+    TableSpec {
+        name: "invalidations",
+        columns: &[("seq", Int), ("key", Text), ("at", At)],
+        key: "seq",
+        identity: Some("seq"),
+    },
+    TableSpec { name: "account_state", columns: &[("name", Text), ("value", Text)], key: "name", identity: None },
 ];
 
 impl TableSpec {
@@ -148,18 +175,8 @@ impl TableSpec {
         self.columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
     }
 
-    /// The primary key order, so both sides list rows alike.
-    fn order(&self) -> &'static str {
-        match self.name {
-            "article_tags" => "article_id, tag",
-            "article_revisions" => "article_id, revision",
-            "followers" => "actor",
-            "interactions" => "activity_id",
-            "hosts" => "host",
-            "invalidations" => "seq",
-            "account_state" => "name",
-            _ => "id",
-        }
+    fn count_sql(&self) -> String {
+        format!("SELECT COUNT(*) FROM {}", self.name)
     }
 }
 
@@ -244,7 +261,7 @@ impl Store {
     pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
         let mut counts = Vec::with_capacity(TABLES.len());
         for table in TABLES {
-            let sql = format!("SELECT COUNT(*) FROM {}", table.name);
+            let sql = table.count_sql();
             let n: i64 = super::on_pool!(self, pool => sqlx::query_scalar(&sql).fetch_one(pool).await?);
             counts.push((table.name, n));
         }
@@ -305,7 +322,7 @@ impl Store {
         }
         let mut source_counts = Vec::with_capacity(TABLES.len());
         for table in TABLES {
-            let sql = format!("SELECT COUNT(*) FROM {}", table.name);
+            let sql = table.count_sql();
             let n: i64 = on_tx!(&mut source, conn => sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?);
             source_counts.push(n);
         }
@@ -318,7 +335,7 @@ impl Store {
         let mut done = 0u64;
         for table in TABLES {
             progress(CopyProgress { table: table.name, done, total });
-            let select = format!("SELECT {} FROM {} ORDER BY {}", table.column_list(), table.name, table.order());
+            let select = format!("SELECT {} FROM {} ORDER BY {}", table.column_list(), table.name, table.key);
             let mut batch = Vec::with_capacity(BATCH);
             on_tx!(&mut source, conn => {
                 let mut rows = sqlx::query(&select).fetch(&mut *conn);
@@ -406,7 +423,7 @@ mod tests {
             names.sort_unstable();
             names.dedup();
             assert_eq!(names.len(), table.columns.len(), "{}", table.name);
-            for key in table.order().split(", ") {
+            for key in table.key.split(", ") {
                 assert!(names.contains(&key), "{} orders by {key}", table.name);
             }
         }

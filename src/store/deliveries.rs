@@ -463,17 +463,19 @@ impl Store {
 
     /// Makes every pending job due now (`herald queue --retry-now`); returns how many.
     pub async fn retry_all_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = on_pool!(self, pool => {
+        let mut tx = self.begin().await?;
+        let done = on_tx!(&mut tx, conn => {
             sqlx::query(
                 "UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'pending' \
                  AND (locked_until IS NULL OR locked_until < $1)",
             )
             .bind(Time(now))
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
         });
-        self.notify(Event::Queued).await?;
+        tx.notify(Event::Queued).await?;
+        tx.commit().await?;
         Ok(done)
     }
 

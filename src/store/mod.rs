@@ -284,15 +284,6 @@ impl Store {
         Ok(Some(result))
     }
 
-    /// Tells every instance listening on PostgreSQL that `event` happened
-    /// (a no-op on SQLite, whose servers poll).
-    async fn notify(&self, event: Event) -> Result<(), StoreError> {
-        if let Pool::Postgres(pool) = &self.pool {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(events::CHANNEL).bind(event.payload()).execute(pool).await?;
-        }
-        Ok(())
-    }
-
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_pool!(self, pool => { pool.close().await; });

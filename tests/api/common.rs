@@ -302,3 +302,52 @@ fn init_logs() {
         let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     }
 }
+
+/// A follower `n` at `base` (`http://host:port`) with its own inbox
+/// `{base}/inbox/{n}`, for the fan-out tests' sinks.
+pub fn loopback_follower(base: &str, n: usize) -> herald::store::RemoteActorRow {
+    herald::store::RemoteActorRow {
+        id: format!("{base}/users/{n}"),
+        inbox: format!("{base}/inbox/{n}"),
+        shared_inbox: None,
+        key_id: String::new(),
+        public_pem: String::new(),
+        fetched_at: chrono::Utc::now(),
+    }
+}
+
+/// The real `herald serve` binary with `--config config` in `dir`, bound to
+/// 127.0.0.1:`port`; killed when dropped.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub address: String,
+}
+
+impl ServeProcess {
+    pub fn start(dir: &Path, config: &Path, port: u16) -> Self {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .current_dir(dir)
+            .env("HERALD_LOG", "warn")
+            .env("HERALD_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Self { child, address: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Waits until `/healthz` answers (at most 30 s).
+    pub async fn await_healthy(&mut self, client: &reqwest::Client) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !client.get(format!("{}/healthz", self.address)).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(self.child.try_wait().unwrap().is_none(), "herald at {} exited", self.address);
+            assert!(tokio::time::Instant::now() < deadline, "herald at {} did not start", self.address);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,7 +1,6 @@
 //! Durability: `kill -9` in the middle of a fan-out loses no delivery.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,31 +10,9 @@ use axum::Router;
 use herald::config::Settings;
 use herald::store::{RemoteActorRow, Store};
 
-use crate::common::{copy_content, repo};
+use crate::common::{copy_content, loopback_follower, repo, ServeProcess};
 
 const INBOXES: usize = 2000;
-
-fn serve(dir: &std::path::Path, config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .current_dir(dir)
-        .env("HERALD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-async fn await_healthy(client: &reqwest::Client, address: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("{address}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(tokio::time::Instant::now() < deadline, "herald did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_out_killed_midway_resumes_after_restart_and_reaches_every_inbox() {
@@ -78,22 +55,13 @@ async fn a_fan_out_killed_midway_resumes_after_restart_and_reaches_every_inbox()
     .unwrap();
     let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
     let store = Store::connect(&settings.database).await.unwrap();
-    let followers: Vec<RemoteActorRow> = (0..INBOXES)
-        .map(|n| RemoteActorRow {
-            id: format!("{sink_base}/users/{n}"),
-            inbox: format!("{sink_base}/inbox/{n}"),
-            shared_inbox: None,
-            key_id: String::new(),
-            public_pem: String::new(),
-            fetched_at: chrono::Utc::now(),
-        })
-        .collect();
+    let followers: Vec<RemoteActorRow> = (0..INBOXES).map(|n| loopback_follower(&sink_base, n)).collect();
     store.import_followers(&followers, chrono::Utc::now()).await.unwrap();
     store.close().await;
 
     let client = reqwest::Client::new();
-    let mut herald = serve(dir.path(), &config);
-    await_healthy(&client, &address).await;
+    let mut herald = ServeProcess::start(dir.path(), &config, port);
+    herald.await_healthy(&client).await;
 
     // Act: publish an article (another process), then kill -9 mid fan-out.
     std::fs::copy(
@@ -108,13 +76,12 @@ async fn a_fan_out_killed_midway_resumes_after_restart_and_reaches_every_inbox()
         assert!(tokio::time::Instant::now() < deadline, "the fan-out never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    herald.kill().unwrap(); // SIGKILL
-    herald.wait().unwrap();
+    herald.child.kill().await.unwrap(); // SIGKILL, then reaped
     let at_kill = reached.lock().unwrap().len();
     assert!(at_kill < INBOXES, "the fan-out finished before the kill; the test proves nothing");
 
     // Assert: after a restart, every inbox gets the Create.
-    let mut herald = serve(dir.path(), &config);
+    let mut herald = ServeProcess::start(dir.path(), &config, port);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while reached.lock().unwrap().len() < INBOXES {
         assert!(
@@ -124,7 +91,6 @@ async fn a_fan_out_killed_midway_resumes_after_restart_and_reaches_every_inbox()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    herald.kill().unwrap();
-    herald.wait().unwrap();
+    herald.child.kill().await.unwrap();
     eprintln!("crash test: {at_kill} of {INBOXES} inboxes reached at the kill, all {INBOXES} after restart");
 }

@@ -5,8 +5,6 @@
 //! poll only once a minute, so polling cannot be what makes these pass.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,58 +13,28 @@ use axum::routing::post;
 use axum::Router;
 use herald::config::Settings;
 use herald::store::{RemoteActorRow, Store};
-use tokio::process::{Child, Command};
 
-use crate::common::{copy_content, herald_in, repo};
+use crate::common::{copy_content, herald_in, loopback_follower, repo, ServeProcess};
 
 const INBOXES: usize = 2000;
 
-/// A `herald serve` process, killed when dropped.
-struct Instance {
-    child: Child,
-    address: String,
-}
-
-impl Instance {
-    async fn start(dir: &Path, config: &Path, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .current_dir(dir)
-            .env("HERALD_LOG", "warn")
-            .env("HERALD_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        Self { child, address: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn await_healthy(&mut self, client: &reqwest::Client) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !client.get(format!("{}/healthz", self.address)).send().await.is_ok_and(|r| r.status().is_success()) {
-            assert!(self.child.try_wait().unwrap().is_none(), "herald at {} exited", self.address);
-            assert!(tokio::time::Instant::now() < deadline, "herald at {} did not start", self.address);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Polls `path` on `instance` until its body satisfies `condition` (at
+/// most 10 s); returns how long that took.
+async fn await_body(
+    instance: &ServeProcess,
+    client: &reqwest::Client,
+    path: &str,
+    condition: impl Fn(&str) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let request = client.get(format!("{}{path}", instance.address)).header("Accept", "application/activity+json");
+        let body = request.send().await.unwrap().text().await.unwrap();
+        if condition(&body) {
+            return start.elapsed();
         }
-    }
-
-    /// Polls `path` until its body satisfies `condition` (at most 10 s);
-    /// returns how long that took.
-    async fn await_body(&self, client: &reqwest::Client, path: &str, condition: impl Fn(&str) -> bool) -> Duration {
-        let start = Instant::now();
-        loop {
-            let request = client.get(format!("{}{path}", self.address)).header("Accept", "application/activity+json");
-            let body = request.send().await.unwrap().text().await.unwrap();
-            if condition(&body) {
-                return start.elapsed();
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "{}{path} never changed:\n{body}", self.address);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{}{path} never changed:\n{body}", instance.address);
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -123,20 +91,11 @@ async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each
     // The sample publication goes out before anyone follows.
     let publish = herald_in(dir.path(), &config, &["publish"]);
     assert!(publish.status.success(), "{publish:?}");
-    let followers: Vec<RemoteActorRow> = (0..INBOXES)
-        .map(|n| RemoteActorRow {
-            id: format!("{sink_base}/users/{n}"),
-            inbox: format!("{sink_base}/inbox/{n}"),
-            shared_inbox: None,
-            key_id: String::new(),
-            public_pem: String::new(),
-            fetched_at: chrono::Utc::now(),
-        })
-        .collect();
+    let followers: Vec<RemoteActorRow> = (0..INBOXES).map(|n| loopback_follower(&sink_base, n)).collect();
     store.import_followers(&followers, chrono::Utc::now()).await.unwrap();
     let client = reqwest::Client::new();
-    let mut first = Instance::start(dir.path(), &config, ports[0]).await;
-    let mut second = Instance::start(dir.path(), &config, ports[1]).await;
+    let mut first = ServeProcess::start(dir.path(), &config, ports[0]);
+    let mut second = ServeProcess::start(dir.path(), &config, ports[1]);
     first.await_healthy(&client).await;
     second.await_healthy(&client).await;
 
@@ -152,8 +111,8 @@ async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each
     // Assert: both serve it, and every inbox receives the Create once.
     let has_article = |body: &str| body.contains("carte-du-nord-du-mali");
     let seen = [
-        first.await_body(&client, "/feed.atom", has_article).await,
-        second.await_body(&client, "/feed.atom", has_article).await,
+        await_body(&first, &client, "/feed.atom", has_article).await,
+        await_body(&second, &client, "/feed.atom", has_article).await,
     ];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -180,13 +139,13 @@ async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each
     assert_ne!(old_key, new_key);
     let shows_new_key = |body: &str| body.contains(&new_key.replace('\n', "\\n"));
     let rotated = [
-        first.await_body(&client, "/users/news", shows_new_key).await,
-        second.await_body(&client, "/users/news", shows_new_key).await,
+        await_body(&first, &client, "/users/news", shows_new_key).await,
+        await_body(&second, &client, "/users/news", shows_new_key).await,
     ];
 
     // Act 3 and assert: a follower recorded elsewhere shows on both at once.
     let before = format!("\"totalItems\":{INBOXES}");
-    second.await_body(&client, "/users/news/followers", |b| b.contains(&before)).await;
+    await_body(&second, &client, "/users/news/followers", |b| b.contains(&before)).await;
     let follower = RemoteActorRow {
         id: format!("{sink_base}/users/new"),
         inbox: format!("{sink_base}/inbox/{INBOXES}"),
@@ -201,8 +160,8 @@ async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each
     store.add_follower(&follower, &format!("{sink_base}/follows/1"), &accept, chrono::Utc::now()).await.unwrap();
     let total = format!("\"totalItems\":{}", INBOXES + 1);
     let followed = [
-        first.await_body(&client, "/users/news/followers", |b| b.contains(&total)).await,
-        second.await_body(&client, "/users/news/followers", |b| b.contains(&total)).await,
+        await_body(&first, &client, "/users/news/followers", |b| b.contains(&total)).await,
+        await_body(&second, &client, "/users/news/followers", |b| b.contains(&total)).await,
     ];
     eprintln!(
         "two instances: publish served after {seen:?}, key rotation after {rotated:?}, follower after {followed:?}"
@@ -220,8 +179,7 @@ async fn instances_starting_at_once_migrate_the_database_once() {
     };
     let (a, b, c) = tokio::join!(Store::connect(&settings), Store::connect(&settings), Store::connect(&settings));
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-    let options: sqlx::postgres::PgConnectOptions = settings.url.parse().unwrap();
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await.unwrap();
+    let mut conn = crate::pg::connect(&settings.url).await;
     let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
     let migrations = std::fs::read_dir(repo().join("migrations/postgres")).unwrap().count();
     assert_eq!(applied, i64::try_from(migrations).unwrap());

@@ -163,14 +163,7 @@ async fn slow_and_dead_hosts_do_not_hold_back_live_inboxes() {
         .map(|n| {
             let host = host_of(n);
             let base = format!("http://{}:{}", address(host), if is_dead(host) { dead_port } else { live_port });
-            RemoteActorRow {
-                id: format!("{base}/users/{n}"),
-                inbox: format!("{base}/inbox/{n}"),
-                shared_inbox: None,
-                key_id: String::new(),
-                public_pem: String::new(),
-                fetched_at: chrono::Utc::now(),
-            }
+            crate::common::loopback_follower(&base, n)
         })
         .collect();
     let live: Vec<usize> = (0..INBOXES).filter(|&n| !is_dead(host_of(n))).collect();

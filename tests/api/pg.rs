@@ -28,12 +28,17 @@ pub async fn fresh_database() -> Option<String> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let admin = admin_url()?;
     let name = format!("herald_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("HERALD_TEST_POSTGRES_URL is a postgres URL");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+    let mut conn = connect(&admin).await;
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.expect("CREATE DATABASE");
     Some(database_url(&admin, &name))
+}
+
+/// A plain connection to `url` in the test cluster (not through herald).
+pub async fn connect(url: &str) -> sqlx::PgConnection {
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a postgres URL");
+    <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {url}: {e}"))
 }
 
 /// `admin` with its database replaced by `name`.

@@ -149,6 +149,9 @@ struct SiteRow {
     changed_at: Time,
 }
 
+/// How long [`Store::exclusively`] waits for a chore's lock before skipping.
+pub const CHORE_WAIT: Duration = Duration::from_millis(500);
+
 /// Periodic work that one instance at a time does (see [`Store::exclusively`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chore {
@@ -265,6 +268,10 @@ impl Store {
     /// returns `None` when it was skipped. On PostgreSQL a session advisory
     /// lock, held on one connection for the duration, decides; SQLite serves
     /// one machine, where every process may do it.
+    ///
+    /// The lock is waited for a moment ([`CHORE_WAIT`]) before giving up:
+    /// a holder that was just aborted frees it only once PostgreSQL has seen
+    /// its connection close, which happens asynchronously.
     pub async fn exclusively<T, F>(&self, chore: Chore, work: F) -> Result<Option<T>, StoreError>
     where
         F: std::future::Future<Output = T>,
@@ -272,12 +279,16 @@ impl Store {
         let Pool::Postgres(pool) = &self.pool else { return Ok(Some(work.await)) };
         let mut conn = pool.acquire().await?;
         // Dropped half-way (the task aborted at shutdown), the connection
-        // is closed rather than pooled, which ends the session and its lock.
+        // is closed rather than pooled, which ends the session and its lock;
+        // so the session setting below never reaches another user either.
         conn.close_on_drop();
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(chore.lock_key()).fetch_one(&mut *conn).await?;
-        if !locked {
-            return Ok(None);
+        let wait = format!("SET lock_timeout = {}", CHORE_WAIT.as_millis());
+        sqlx::query(&wait).execute(&mut *conn).await?;
+        match sqlx::query("SELECT pg_advisory_lock($1)").bind(chore.lock_key()).execute(&mut *conn).await {
+            Ok(_) => {}
+            // lock_not_available: another instance has it.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => return Ok(None),
+            Err(e) => return Err(e.into()),
         }
         let result = work.await;
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(chore.lock_key()).execute(&mut *conn).await?;

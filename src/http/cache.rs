@@ -224,6 +224,23 @@ impl SiteCache {
         self.current.load().license.clone()
     }
 
+    /// The feed herald serves at `topic` (a WebSub topic: a main, tag,
+    /// author or archive feed, in any format), from the same cached
+    /// representations the routes serve; `None` for any other URL.
+    pub async fn topic(&self, topic: &url::Url) -> Result<Option<Arc<Representation>>, StoreError> {
+        let Some(path) = topic.as_str().strip_prefix(self.settings.channel.base_url.as_str()) else {
+            return Ok(None);
+        };
+        if topic.query().is_some() || topic.fragment().is_some() {
+            return Ok(None);
+        }
+        match feed_path(path) {
+            Some(FeedPath::Main(format)) => Ok(Some(self.feed(format))),
+            Some(FeedPath::Lazy(key)) => self.lazy(key).await,
+            None => Ok(None),
+        }
+    }
+
     /// A tag feed, tag page or article page: from the snapshot when built
     /// already, else built now from the store and kept. `None` when nothing
     /// is there (unknown slug, tag without articles); such misses are not
@@ -250,6 +267,25 @@ impl SiteCache {
             }
         }
         Ok(built.map(|(rep, _)| rep))
+    }
+}
+
+/// A feed URL's path, relative to the base URL.
+enum FeedPath {
+    /// `feed.{ext}`: in the snapshot.
+    Main(Format),
+    /// Any other feed: built on demand.
+    Lazy(Key),
+}
+
+/// Which feed `path` (relative to the base URL, no query) names.
+fn feed_path(path: &str) -> Option<FeedPath> {
+    let format_of = |file: &str| file.strip_prefix("feed.").and_then(Format::parse);
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        [file] => format_of(file).map(FeedPath::Main),
+        ["tags", tag, file] => Some(FeedPath::Lazy(Key::TagFeed(Tag::parse(tag).ok()?, format_of(file)?))),
+        _ => None,
     }
 }
 

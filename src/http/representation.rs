@@ -111,6 +111,17 @@ impl Representation {
         self
     }
 
+    /// The media type served.
+    pub fn content_type(&self) -> &HeaderValue {
+        &self.content_type
+    }
+
+    /// The strong validator of the content, without quotes or encoding
+    /// suffix: equal tags mean equal bytes.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
     /// The uncompressed body.
     pub fn body(&self) -> &Bytes {
         &self.identity.body

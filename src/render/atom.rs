@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use atom_syndication::extension::Extension;
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
 use super::{authors, content_html, hub_url, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
@@ -28,7 +27,11 @@ pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8>
             links.push(link(rel, url.as_str(), Some(format.link_type())));
         }
     }
-    let (namespaces, extensions) = if view.is_archive() { feed_history_archive() } else { Default::default() };
+    let namespaces = if view.is_archive() {
+        BTreeMap::from([("fh".to_owned(), FEED_HISTORY_NS.to_owned())])
+    } else {
+        BTreeMap::new()
+    };
     let feed = Feed {
         // RFC 4287 §4.2.6: the feed id is the page it mirrors, which never
         // changes; the archive pages are documents of the same feed (RFC 5005).
@@ -43,7 +46,6 @@ pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8>
         icon: channel.favicon.as_ref().or(channel.icon.as_ref()).map(ToString::to_string),
         logo: channel.logo.as_ref().map(ToString::to_string),
         namespaces,
-        extensions,
         generator: Some(Generator {
             value: "herald".to_owned(),
             uri: None,
@@ -54,15 +56,27 @@ pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8>
         ..Default::default()
     };
     let config = WriteConfig { write_document_declaration: true, indent_size: Some(2) };
-    feed.write_with_config(Vec::new(), config).expect("writing XML to memory cannot fail")
+    let xml = feed.write_with_config(Vec::new(), config).expect("writing XML to memory cannot fail");
+    if view.is_archive() {
+        mark_archive(xml)
+    } else {
+        xml
+    }
 }
 
-/// `xmlns:fh` and `<fh:archive/>` (RFC 5005 §4).
-fn feed_history_archive() -> (BTreeMap<String, String>, atom_syndication::extension::ExtensionMap) {
-    let namespaces = BTreeMap::from([("fh".to_owned(), FEED_HISTORY_NS.to_owned())]);
-    let archive = Extension { name: "fh:archive".to_owned(), ..Default::default() };
-    let extensions = BTreeMap::from([("fh".to_owned(), BTreeMap::from([("archive".to_owned(), vec![archive])]))]);
-    (namespaces, extensions)
+/// Inserts `<fh:archive/>` (RFC 5005 §4) before the first entry: RFC 4287
+/// allows extension elements of a feed only before its entries, and
+/// `atom_syndication` writes them after. A `<` in text is always escaped,
+/// so the first `<entry>` (or `</feed>`) is the element.
+fn mark_archive(xml: Vec<u8>) -> Vec<u8> {
+    const MARK: &[u8] = b"<fh:archive/>\n  ";
+    let find = |needle: &[u8]| xml.windows(needle.len()).position(|w| w == needle);
+    let Some(at) = find(b"<entry>").or_else(|| find(b"</feed>")) else { return xml };
+    let mut out = Vec::with_capacity(xml.len() + MARK.len());
+    out.extend_from_slice(&xml[..at]);
+    out.extend_from_slice(MARK);
+    out.extend_from_slice(&xml[at..]);
+    out
 }
 
 fn entry(channel: &Channel, view: &FeedView, article: &Article) -> Entry {

@@ -20,7 +20,9 @@ fn golden_feeds_of_the_sample_publication() {
 
     let bless = std::env::var_os("HERALD_BLESS").is_some();
     for format in Format::ALL {
-        let actual = String::from_utf8(render::feed(format, &channel, &FeedView::current(Scope::All, Content::Full), &articles)).unwrap();
+        let actual =
+            String::from_utf8(render::feed(format, &channel, &FeedView::current(Scope::All, Content::Full), &articles))
+                .unwrap();
         let path = repo().join(format!("tests/golden/feed.{}", format.extension()));
         if bless {
             std::fs::write(&path, &actual).unwrap();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
-use super::{authors, content_html, hub_url, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
+use super::{authors, content_html, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
 use crate::article::Article;
 use crate::config::Channel;
 
@@ -12,21 +12,13 @@ use crate::config::Channel;
 pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8> {
     let scope = &view.scope;
     let format = Format::Atom;
-    let mut links = vec![
-        link("self", view.self_url(channel, format).as_str(), Some(format.link_type())),
-        link("hub", hub_url(channel).as_str(), None),
-        link("alternate", scope.page_url(channel).as_str(), Some("text/html")),
-        link("license", channel.license_url.as_str(), None),
-    ];
-    for (rel, url) in [
-        ("current", view.current_url(channel, format)),
-        ("prev-archive", view.prev_archive(channel, format)),
-        ("next-archive", view.next_archive(channel, format)),
-    ] {
-        if let Some(url) = url {
-            links.push(link(rel, url.as_str(), Some(format.link_type())));
-        }
-    }
+    let mut links: Vec<Link> = view
+        .links(channel, format)
+        .into_iter()
+        .map(|(rel, url, media_type)| link(rel, url.as_str(), media_type))
+        .collect();
+    links.push(link("alternate", scope.page_url(channel).as_str(), Some("text/html")));
+    links.push(link("license", channel.license_url.as_str(), None));
     let namespaces = if view.is_archive() {
         BTreeMap::from([("fh".to_owned(), FEED_HISTORY_NS.to_owned())])
     } else {

@@ -108,6 +108,24 @@ impl FeedView {
         matches!(self.page, Page::Archive { .. }).then(|| self.scope.feed_url(channel, format))
     }
 
+    /// The links of the document in `format` as (rel, URL, media type):
+    /// `self`, `hub`, then those of its history (`current`,
+    /// `prev-archive`, `next-archive`) that exist.
+    pub fn links(&self, channel: &Channel, format: Format) -> Vec<(&'static str, Url, Option<&'static str>)> {
+        let mut links = vec![("self", self.self_url(channel, format), Some(format.link_type()))];
+        links.push(("hub", hub_url(channel), None));
+        for (rel, url) in [
+            ("current", self.current_url(channel, format)),
+            ("prev-archive", self.prev_archive(channel, format)),
+            ("next-archive", self.next_archive(channel, format)),
+        ] {
+            if let Some(url) = url {
+                links.push((rel, url, Some(format.link_type())));
+            }
+        }
+        links
+    }
+
     /// Whether this is an archive page (`fh:archive`).
     pub fn is_archive(&self) -> bool {
         matches!(self.page, Page::Archive { .. })

@@ -8,7 +8,7 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::extension::Extension;
 use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item};
 
-use super::{authors, content_html, hub_url, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
+use super::{authors, content_html, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
 use crate::article::{Article, Image};
 use crate::config::Channel;
 use crate::render::escape;
@@ -21,17 +21,16 @@ pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8>
     let format = Format::Rss;
     let mut namespaces = BTreeMap::new();
     namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
-    let mut links = vec![atom_link("self", view.self_url(channel, format).as_str(), Some(format.link_type()))];
-    links.push(atom_link("hub", hub_url(channel).as_str(), None));
-    for (rel, url) in [
-        ("current", view.current_url(channel, format)),
-        ("prev-archive", view.prev_archive(channel, format)),
-        ("next-archive", view.next_archive(channel, format)),
-    ] {
-        if let Some(url) = url {
-            links.push(atom_link(rel, url.as_str(), Some(format.link_type())));
-        }
-    }
+    let links = view
+        .links(channel, format)
+        .into_iter()
+        .map(|(rel, url, media_type)| Link {
+            href: url.into(),
+            rel: rel.to_owned(),
+            mime_type: media_type.map(str::to_owned),
+            ..Default::default()
+        })
+        .collect();
     let mut extensions = BTreeMap::new();
     if view.is_archive() {
         namespaces.insert("fh".to_owned(), FEED_HISTORY_NS.to_owned());
@@ -61,10 +60,6 @@ pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8>
         ..Default::default()
     };
     rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing XML to memory cannot fail")
-}
-
-fn atom_link(rel: &str, href: &str, media_type: Option<&str>) -> Link {
-    Link { href: href.to_owned(), rel: rel.to_owned(), mime_type: media_type.map(str::to_owned), ..Default::default() }
 }
 
 fn item(channel: &Channel, view: &FeedView, article: &Article) -> Item {

@@ -495,10 +495,10 @@ async fn build_lazy(
                 return Ok(None);
             }
             let size = settings.feeds.archive_page_size;
-            let mut articles = store.archive_slice((number - 1).saturating_mul(size), size).await?;
+            let (mut articles, changed) = store.archive_slice((number - 1).saturating_mul(size), size).await?;
             // Renderers take articles newest first.
             articles.reverse();
-            let modified = articles.iter().map(|a| a.updated).max().unwrap_or(snapshot.changed_at);
+            let modified = changed.unwrap_or(snapshot.changed_at);
             let view = FeedView {
                 scope: Scope::All,
                 page: Page::Archive { number: *number, last },

@@ -81,6 +81,13 @@ impl ArticleRow {
 }
 
 #[derive(sqlx::FromRow)]
+struct SliceRow {
+    id: String,
+    data: String,
+    changed_at: Time,
+}
+
+#[derive(sqlx::FromRow)]
 struct FullRow {
     id: String,
     data: String,
@@ -234,15 +241,23 @@ impl Store {
     }
 
     /// The articles of one archive slice, oldest first by publication (the
-    /// retracted ones too: renderers leave them out).
-    pub async fn archive_slice(&self, offset: usize, limit: usize) -> Result<Vec<Article>, StoreError> {
-        articles(on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, data FROM articles ORDER BY published, id LIMIT $1 OFFSET $2")
+    /// retracted ones too: renderers leave them out), and when the last of
+    /// them was written (a retraction leaves `updated` as it was).
+    pub async fn archive_slice(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Article>, Option<DateTime<Utc>>), StoreError> {
+        let rows: Vec<SliceRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, data, changed_at FROM articles ORDER BY published, id LIMIT $1 OFFSET $2")
                 .bind(int_param(limit))
                 .bind(int_param(offset))
                 .fetch_all(pool)
                 .await?
-        }))
+        });
+        let changed = rows.iter().map(|r| r.changed_at.0).max();
+        let rows = rows.into_iter().map(|r| ArticleRow { id: r.id, data: r.data }).collect();
+        Ok((articles(rows)?, changed))
     }
 
     /// Adds the `article_authors` rows of articles stored before that table

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::federation::client::Client;
 use crate::federation::delivery::{self, Engine};
 use crate::federation::keys::StoredKey;
+use crate::federation::outbox;
 
 use crate::config::Settings;
 use crate::http::cache::SiteCache;
@@ -66,6 +67,14 @@ impl Application {
                 tracing::info!("{line}");
             }
         }
+        // Scheduled articles whose time came while herald was down go out now.
+        let released = store
+            .release_due(&outbox::activities(&settings.channel, &settings.account), chrono::Utc::now())
+            .await
+            .context("publishing the scheduled articles that are due")?;
+        if !released.is_empty() {
+            tracing::info!(released = %released.join(", "), "scheduled articles published at start");
+        }
         crate::federation::profile::announce_changes(&store, &settings, None, chrono::Utc::now())
             .await
             .context("queueing the account's profile changes to followers")?;
@@ -75,7 +84,9 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
-        Ok(Self { listener, state: AppState { store, settings, cache, client, deliveries }, watch: None })
+        let schedule = Arc::new(Notify::new());
+        let state = AppState { store, settings, cache, client, deliveries, schedule };
+        Ok(Self { listener, state, watch: None })
     }
 
     /// Republish the content directory whenever a file in it changes. The
@@ -124,11 +135,13 @@ impl Application {
             .run(),
         );
         let maintenance = tokio::spawn(maintain(state.store.clone(), state.settings.clone()));
+        let scheduler = tokio::spawn(release_scheduled(state.clone()));
         let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
         poller.abort();
         // A job cut off here keeps its lock and is retried when it expires.
         engine.abort();
         maintenance.abort();
+        scheduler.abort();
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -201,6 +214,7 @@ async fn site_changed(state: &AppState, everything: bool) {
         Ok(true) => {
             delivery::reload_key(&state.store, &state.client).await;
             state.deliveries.notify_waiters();
+            state.schedule.notify_one();
         }
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check the store for changes"),
@@ -216,6 +230,40 @@ async fn poll_revisions(state: AppState) {
         interval.tick().await;
         // A publish elsewhere may have queued deliveries: site_changed starts them.
         site_changed(&state, false).await;
+    }
+}
+
+/// The longest the scheduler sleeps without looking at the database (a
+/// safety net: site changes wake it at once).
+const SCHEDULE_RECHECK: Duration = Duration::from_secs(60);
+
+/// Publishes each scheduled article at its time: sleeps until the next
+/// one is due (or the site changed, which may bring a sooner one), then
+/// releases it. Every instance runs this; the store releases each article
+/// once, whichever instance gets there first.
+async fn release_scheduled(state: AppState) {
+    let activities = outbox::activities(&state.settings.channel, &state.settings.account);
+    loop {
+        match state.store.release_due(&activities, chrono::Utc::now()).await {
+            Ok(released) if !released.is_empty() => {
+                tracing::info!(released = %released.join(", "), "scheduled articles published");
+                site_changed(&state, false).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not publish the scheduled articles that are due"),
+        }
+        let wait = match state.store.next_release().await {
+            Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO).min(SCHEDULE_RECHECK),
+            Ok(None) => SCHEDULE_RECHECK,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the schedule");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = state.schedule.notified() => {}
+        }
     }
 }
 

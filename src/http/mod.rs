@@ -46,6 +46,8 @@ pub struct AppState {
     pub client: Client,
     /// Wakes the delivery workers when something is queued.
     pub deliveries: Arc<Notify>,
+    /// Wakes the scheduler when the site changed (a new schedule may be sooner).
+    pub schedule: Arc<Notify>,
 }
 
 impl AppState {

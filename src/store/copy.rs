@@ -52,6 +52,7 @@ pub const TABLES: &[TableSpec] = &[
             ("fingerprint", Text),
             ("revision", Int),
             ("changed_at", At),
+            ("held", Int),
         ],
         key: "id",
         identity: None,

@@ -20,7 +20,7 @@ const INBOXES: usize = 2000;
 
 /// Polls `path` on `instance` until its body satisfies `condition` (at
 /// most 10 s); returns how long that took.
-async fn await_body(
+pub async fn await_body(
     instance: &ServeProcess,
     client: &reqwest::Client,
     path: &str,
@@ -38,12 +38,12 @@ async fn await_body(
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A sink of `INBOXES` inboxes counting the Creates each receives.
-async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
+pub async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
     let received: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
     let counts = received.clone();
     let router = Router::new().route(

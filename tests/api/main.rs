@@ -20,5 +20,6 @@ mod latency;
 mod pg;
 mod publish;
 mod queue;
+mod schedule;
 mod store;
 mod validators;

@@ -1890,3 +1890,56 @@ both_backends! {
         assert_eq!(snapshot(&store).await, expected);
     }
 }
+
+both_backends! {
+    /// An article dated after `now` is stored but held: no query shows it
+    /// and nothing is sent; its time may still move. When it is due, two
+    /// handles releasing at once release it once, with one Create.
+    async fn future_articles_are_held_then_released_once(store: Store) {
+        let fed = Federation::default();
+        store.import_followers(&[actor("a.example", "alice", true)], t0()).await.unwrap();
+        let shown = article(1, "shown", "2026-03-01T08:00:00Z", &["mali"]);
+        let held = article(2, "held", "2026-03-01T10:00:00Z", &["sahel"]);
+
+        let report = sync(&store, &fed, &[&shown, &held], t0()).await;
+
+        assert_eq!(report.created, ["shown"]);
+        assert_eq!(report.scheduled, [("held".to_owned(), held.published)]);
+        assert_eq!(fed.take(), [call(Change::Created, "shown", 1)]);
+        assert_eq!(slugs(&store.latest_published(10).await.unwrap()), ["shown"]);
+        assert_eq!(store.published_count().await.unwrap(), 1);
+        assert_eq!(store.archived_count().await.unwrap(), 1);
+        assert_eq!(store.article_by_slug(&held.slug).await.unwrap(), None);
+        assert_eq!(store.article_by_id(&held.id).await.unwrap(), None);
+        let sahel = herald::article::Tag::parse("sahel").unwrap();
+        assert!(store.latest_published_with_tag(&sahel, 10).await.unwrap().is_empty());
+        assert_eq!(store.tags().await.unwrap(), [herald::article::Tag::parse("mali").unwrap()]);
+        assert_eq!(store.next_release().await.unwrap(), Some(held.published));
+
+        // Rescheduled: a held article's time may move (it was never shown).
+        let mut later = held.clone();
+        later.published = held.published + secs(1800);
+        later.updated = later.published;
+        let report = sync(&store, &fed, &[&later], t0() + secs(60)).await;
+        assert!(report.conflicts.is_empty(), "{report:?}");
+        assert_eq!(report.scheduled, [("held".to_owned(), later.published)]);
+        assert_eq!(fed.take(), []);
+        let activities = |c, a: &Article, r| fed.activity(c, a, r);
+        assert!(store.release_due(&activities, held.published).await.unwrap().is_empty(), "not due yet");
+
+        let other = store.clone();
+        let (a, b) = tokio::join!(
+            store.release_due(&activities, later.published),
+            other.release_due(&activities, later.published + secs(1))
+        );
+        let mut released = a.unwrap();
+        released.extend(b.unwrap());
+
+        assert_eq!(released, ["held"]);
+        assert_eq!(fed.take(), [call(Change::Created, "held", 2)]);
+        assert_eq!(slugs(&store.latest_published(10).await.unwrap()), ["held", "shown"]);
+        assert_eq!(store.article_by_slug(&held.slug).await.unwrap(), Some(later.clone()));
+        assert_eq!(store.next_release().await.unwrap(), None);
+        assert_eq!(store.queue_status(t0()).await.unwrap().pending, 2, "one Create each");
+    }
+}

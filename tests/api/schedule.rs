@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use herald::config::Settings;
-use herald::store::{RemoteActorRow, Store};
+use herald::store::RemoteActorRow;
 
 use crate::common::{copy_content, herald_in, loopback_follower, spawn_app, ServeProcess};
-use crate::instances::{await_body, free_port, sink};
+use crate::instances::{await_body, free_port, sink, Pair};
 
 /// An article file dated `at`.
 fn scheduled_article(slug: &str, at: chrono::DateTime<chrono::Utc>) -> String {
@@ -93,33 +92,8 @@ async fn a_schedule_missed_while_herald_was_down_goes_out_at_start() {
 async fn with_two_instances_a_scheduled_article_goes_out_once_at_its_time() {
     let Some(database_url) = crate::pg::fresh_database().await else { return };
     let (sink_base, received) = sink().await;
-    let dir = tempfile::tempdir().unwrap();
-    copy_content(dir.path(), false);
-    let ports = [free_port(), free_port()];
-    let config = dir.path().join("herald.toml");
-    // Instances that poll once a minute: only notifications and their own
-    // schedulers can make this pass.
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"http://127.0.0.1:{}/\"\npoll_interval_ms = 60000\n\
-             [database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
-             [federation]\nallow_private_addresses = true\n",
-            ports[0],
-            dir.path().join("feeds").display()
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
-    let store = Store::connect(&settings.database).await.unwrap();
-    assert!(herald_in(dir.path(), &config, &["publish"]).status.success());
     let followers: Vec<RemoteActorRow> = (0..50).map(|n| loopback_follower(&sink_base, n)).collect();
-    store.import_followers(&followers, chrono::Utc::now()).await.unwrap();
-    let client = reqwest::Client::new();
-    let mut first = ServeProcess::start(dir.path(), &config, ports[0]);
-    let mut second = ServeProcess::start(dir.path(), &config, ports[1]);
-    first.await_healthy(&client).await;
-    second.await_healthy(&client).await;
+    let Pair { dir, config, store, client, first, second } = Pair::start(&database_url, &followers).await;
 
     let at = in_seconds(4);
     std::fs::write(dir.path().join("feeds/embargo.md"), scheduled_article("embargo", at)).unwrap();

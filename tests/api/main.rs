@@ -21,3 +21,4 @@ mod publish;
 mod queue;
 mod store;
 mod validators;
+mod websub;

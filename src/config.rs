@@ -356,6 +356,9 @@ impl Settings {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                // HERALD_WEBSUB__HUBS=https://a.example/,https://b.example/
+                .list_separator(",")
+                .with_list_parse_key("websub.hubs")
                 .source(Some(env)),
         );
         let raw: Raw =
@@ -706,6 +709,17 @@ mod tests {
         .to_string();
         assert!(err.contains("websub.lease_seconds: 10 is out of range"), "{err}");
         assert!(err.contains("websub.max_lease_seconds: 30 is out of range"), "{err}");
+        let settings = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_WEBSUB__HUBS", "https://a.example/hub,https://b.example/"),
+                ("HERALD_CHANNEL__TITLE", "A, B"),
+            ]),
+        )
+        .unwrap();
+        let hubs: Vec<&str> = settings.websub.hubs.iter().map(Url::as_str).collect();
+        assert_eq!(hubs, ["https://a.example/hub", "https://b.example/"]);
+        assert_eq!(settings.channel.title, "A, B");
         let path = tempfile_with("[websub]\nhubs = [\"ftp://hub.example/\"]\n");
         let err = Settings::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(err.contains("websub.hubs: \"ftp://hub.example/\" is not an absolute http(s) URL"), "{err}");

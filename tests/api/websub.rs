@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use herald::store::DeliveryState;
 
-use crate::common::{repo, spawn_app, tool, TestApp, BASE_URL};
+use crate::common::{repo, spawn_app, spawn_with, tool, Setup, TestApp, BASE_URL};
 
 const ARTICLE: &str = "mali-embuscade-tin-zaouatine-wagner-ukraine.md";
 
@@ -142,6 +142,19 @@ async fn subscribe(app: &TestApp, callback: &str, extra: &[(&str, &str)]) {
     fields.extend_from_slice(extra);
     let (status, body) = hub_request(app, &fields).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// An app with one verified subscriber at the stub's callback `name`
+/// (`extra` fields in its request) that answers its next distributions
+/// with `answers`.
+async fn app_with_subscriber(name: &str, extra: &[(&str, &str)], answers: &[u16]) -> (TestApp, Stub, String) {
+    let app = spawn_app().await;
+    let stub = Stub::start(Echo::Challenge).await;
+    let callback = stub.callback(name);
+    subscribe(&app, &callback, extra).await;
+    await_subscribed(&app, &callback).await;
+    stub.answer_next(answers);
+    (app, stub, callback)
 }
 
 /// Waits until `callback` has a subscription to the topic (at most 15 s).
@@ -294,25 +307,12 @@ async fn leases_are_clamped_and_the_subscriber_told_the_granted_value() {
 #[tokio::test]
 async fn a_publish_is_distributed_signed_and_retried_after_a_500() {
     // Arrange: a subscriber with a secret, whose first answer is a 500.
-    let app = spawn_app().await;
-    let stub = Stub::start(Echo::Challenge).await;
-    let callback = stub.callback("s");
-    subscribe(&app, &callback, &[("hub.secret", "the secret")]).await;
-    await_subscribed(&app, &callback).await;
-    stub.answer_next(&[500]);
+    let (app, stub, callback) = app_with_subscriber("s", &[("hub.secret", "the secret")], &[500]).await;
 
     // Act
     publish_edit(&app, "[retry]").await;
     stub.await_seen("a first attempt", |seen| !seen.posts.is_empty()).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let jobs = app.store.inbox_jobs(&callback, 10).await.unwrap();
-        if jobs.iter().any(|j| j.attempts == 1 && j.state == DeliveryState::Pending) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the 500 was not recorded as a retry: {jobs:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    await_job(&app, &callback, |j| j.attempts == 1 && j.state == DeliveryState::Pending).await;
     // Its backoff is 16 s or more: make it due now, as `herald queue --retry-now` does.
     app.store.retry_all_now(chrono::Utc::now()).await.unwrap();
     stub.await_seen("a retry", |seen| seen.posts.len() >= 2).await;
@@ -328,15 +328,80 @@ async fn a_publish_is_distributed_signed_and_retried_after_a_500() {
     assert_eq!(post.headers["link"], format!("<{BASE_URL}websub>; rel=\"hub\", <{}>; rel=\"self\"", topic()).as_str());
     assert_eq!(post.headers["x-hub-signature"], herald::websub::signature("the secret", &post.body).as_str());
     assert_eq!(body, app.get_feed("atom").await, "the distribution is the feed as served");
+    await_job(&app, &callback, |j| j.state == DeliveryState::Delivered && j.attempts == 2).await;
+}
+
+/// Waits (at most 10 s) until `callback` has a job matching `done`.
+async fn await_job(
+    app: &TestApp,
+    callback: &str,
+    done: impl Fn(&herald::store::JobRow) -> bool,
+) -> herald::store::JobRow {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let jobs = app.store.inbox_jobs(&callback, 10).await.unwrap();
-        if jobs.iter().any(|j| j.state == DeliveryState::Delivered && j.attempts == 2) {
-            break;
+        let jobs = app.store.inbox_jobs(callback, 10).await.unwrap();
+        if let Some(job) = jobs.iter().find(|j| done(j)) {
+            return job.clone();
         }
-        assert!(tokio::time::Instant::now() < deadline, "{jobs:?}");
+        assert!(tokio::time::Instant::now() < deadline, "{callback}: {jobs:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_pending_distribution_whose_subscription_ended_is_settled_unsent() {
+    // Arrange: a distribution waiting for its retry after a 500.
+    let (app, stub, callback) = app_with_subscriber("s", &[], &[500]).await;
+    publish_edit(&app, "[ended]").await;
+    await_job(&app, &callback, |j| j.attempts == 1 && j.state == DeliveryState::Pending).await;
+
+    // Act: the subscription ends, then the retry comes due.
+    assert!(app.store.websub_unsubscribe(&topic(), &callback).await.unwrap());
+    app.store.retry_all_now(chrono::Utc::now()).await.unwrap();
+
+    // Assert: settled without a second request.
+    let job = await_job(&app, &callback, |j| j.state == DeliveryState::Failed).await;
+    assert_eq!(job.last_error.as_deref(), Some("unsubscribed"));
+    assert_eq!(stub.posts_to("s").len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_answering_410_is_unsubscribed() {
+    let (app, _stub, callback) = app_with_subscriber("gone", &[], &[410]).await;
+
+    publish_edit(&app, "[gone]").await;
+
+    let job = await_job(&app, &callback, |j| j.state == DeliveryState::Failed).await;
+    assert_eq!(job.last_status, Some(410));
+    assert_eq!(app.store.websub_subscription(&topic(), &callback).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn external_hubs_are_pinged_when_the_main_feeds_change() {
+    // Arrange: an external hub (a stub) in the configuration.
+    let stub = Stub::start(Echo::Challenge).await;
+    let hub = stub.callback("hub");
+    let app = spawn_with(Setup { env: vec![("HERALD_WEBSUB__HUBS".into(), hub.clone())], ..Setup::default() }).await;
+    // At the first start the main feeds have never been announced.
+    stub.await_seen("the first pings", |seen| seen.posts.len() >= 3).await;
+
+    // Act
+    publish_edit(&app, "[ping]").await;
+
+    // Assert: one ping per main feed per change, as a form.
+    stub.await_seen("the pings of the publish", |seen| seen.posts.len() >= 6).await;
+    let posts = stub.posts_to("hub");
+    let mut urls: Vec<String> = posts[3..]
+        .iter()
+        .map(|post| {
+            assert_eq!(post.headers["content-type"], "application/x-www-form-urlencoded");
+            let fields: HashMap<String, String> = url::form_urlencoded::parse(&post.body).into_owned().collect();
+            assert_eq!(fields["hub.mode"], "publish");
+            fields["hub.url"].clone()
+        })
+        .collect();
+    urls.sort();
+    assert_eq!(urls, ["feed.atom", "feed.json", "feed.rss"].map(|f| format!("{BASE_URL}{f}")));
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use herald::store::DeliveryState;
 
-use crate::common::{repo, spawn_app, spawn_with, tool, Setup, TestApp, BASE_URL};
+use crate::common::{repo, spawn_app, spawn_instance, spawn_with, tool, Setup, TestApp, BASE_URL};
 
 const ARTICLE: &str = "mali-embuscade-tin-zaouatine-wagner-ukraine.md";
 
@@ -374,6 +374,40 @@ async fn a_callback_answering_410_is_unsubscribed() {
     let job = await_job(&app, &callback, |j| j.state == DeliveryState::Failed).await;
     assert_eq!(job.last_status, Some(410));
     assert_eq!(app.store.websub_subscription(&topic(), &callback).await.unwrap(), None);
+}
+
+/// Two instances on one PostgreSQL database both notice each publish; the
+/// subscriber gets each change once. (The compare-and-set that makes it so
+/// is pinned without timing by the store test
+/// `a_changed_topic_is_distributed_once_by_two_instances`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_distribute_each_change_once() {
+    // Arrange
+    let Some(database_url) = crate::pg::fresh_database().await else { return };
+    let a = spawn_instance(&database_url, BASE_URL).await;
+    let b = spawn_instance(&database_url, BASE_URL).await;
+    let stub = Stub::start(Echo::Challenge).await;
+    let callback = stub.callback("once");
+    subscribe(&b, &callback, &[]).await;
+    await_subscribed(&a, &callback).await;
+
+    // Act: two publishes through instance A's configuration.
+    for (n, mark) in ["[first]", "[second]"].into_iter().enumerate() {
+        publish_edit(&a, mark).await;
+        for instance in [&a, &b] {
+            instance.await_body("/feed.atom", |body| body.contains(mark)).await;
+        }
+        stub.await_seen("the distribution", |seen| seen.posts.len() > n).await;
+    }
+    // Both instances' passes over the second change end within moments of
+    // their rebuild: give the slower one that long to (wrongly) queue more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Assert
+    let posts = stub.posts_to("once");
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(std::str::from_utf8(&posts[1].body).unwrap().contains("[second] [first] Mali"));
+    assert_eq!(a.store.inbox_jobs(&callback, 10).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -411,6 +411,35 @@ async fn two_instances_distribute_each_change_once() {
 }
 
 #[tokio::test]
+async fn a_change_made_while_herald_was_down_is_distributed_at_start() {
+    // Arrange: a subscriber of a server that then stops.
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let setup = Setup { database_url: Some(database_url), ..Setup::default() };
+    let stub = Stub::start(Echo::Challenge).await;
+    let callback = stub.callback("back");
+    let first = spawn_with(setup.clone()).await;
+    subscribe(&first, &callback, &[]).await;
+    await_subscribed(&first, &callback).await;
+    let address = first.address.clone();
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{address}/healthz")).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the first server never stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Act: the next start publishes a new article (the image fixture)
+    // before it serves, as a publish made while it was down.
+    let _second = spawn_with(Setup { extra: true, ..setup }).await;
+
+    // Assert
+    stub.await_seen("the distribution", |seen| !seen.posts.is_empty()).await;
+    let body = String::from_utf8(stub.posts_to("back")[0].body.to_vec()).unwrap();
+    assert!(body.contains("carte-du-nord-du-mali"), "{body}");
+}
+
+#[tokio::test]
 async fn external_hubs_are_pinged_when_the_main_feeds_change() {
     // Arrange: an external hub (a stub) in the configuration.
     let stub = Stub::start(Echo::Challenge).await;

@@ -132,6 +132,7 @@ impl Application {
                 state.settings.delivery.clone(),
                 state.deliveries.clone(),
             )
+            .with_websub_hub(&crate::websub::hub_url(&state.settings))
             .run(),
         );
         let maintenance = tokio::spawn(maintain(state.store.clone(), state.settings.clone()));
@@ -170,6 +171,9 @@ async fn ensure_actor_key(store: &Store) -> anyhow::Result<StoredKey> {
 /// notifications, as they commit; on SQLite (or while PostgreSQL cannot
 /// be listened to) by polling.
 async fn follow_changes(state: AppState) {
+    // A change made while herald was down (or by a process that has no hub
+    // running, such as `herald publish`) is distributed now.
+    distribute(&state).await;
     listen_for_changes(&state).await;
     poll_revisions(state).await;
 }
@@ -213,11 +217,20 @@ async fn site_changed(state: &AppState, everything: bool) {
     match rebuilt {
         Ok(true) => {
             delivery::reload_key(&state.store, &state.client).await;
+            distribute(state).await;
             state.deliveries.notify_waiters();
             state.schedule.notify_one();
         }
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check the store for changes"),
+    }
+}
+
+/// Queues WebSub distributions of the topics that changed (once, whichever
+/// instance gets there first).
+async fn distribute(state: &AppState) {
+    if let Err(error) = crate::websub::distribute_changes(&state.store, &state.settings, &state.cache).await {
+        tracing::warn!(%error, "could not queue the websub distributions");
     }
 }
 
@@ -269,8 +282,9 @@ async fn release_scheduled(state: AppState) {
 
 /// Periodic upkeep, hourly and at start, by one instance at a time (the
 /// others skip the round): deletes delivered and failed jobs past their
-/// retention, and the bookkeeping rows nobody needs any more (invalidations
-/// a day old, received activity ids past the longest signature validity).
+/// retention, expired WebSub subscriptions, and the bookkeeping rows nobody
+/// needs any more (invalidations a day old, received activity ids past the
+/// longest signature validity).
 async fn maintain(store: Store, settings: Arc<Settings>) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -292,6 +306,11 @@ async fn maintain_once(store: &Store, settings: &Settings) {
         Ok((0, 0)) => {}
         Ok((delivered, failed)) => tracing::info!(delivered, failed, "deleted old delivery jobs"),
         Err(error) => tracing::warn!(%error, "could not delete old delivery jobs"),
+    }
+    match store.prune_websub_subscriptions(now).await {
+        Ok(0) => {}
+        Ok(expired) => tracing::info!(expired, "deleted expired websub subscriptions"),
+        Err(error) => tracing::warn!(%error, "could not delete expired websub subscriptions"),
     }
     if let Err(error) = store.prune_bookkeeping(now).await {
         tracing::warn!(%error, "could not prune old bookkeeping rows");
@@ -320,10 +339,12 @@ async fn republish_on_change(state: AppState, mut watch: Watch) {
                     tracing::info!("{line}");
                 }
                 if outcome.changed() {
-                    state.deliveries.notify_waiters();
-                    if let Err(error) = state.cache.refresh().await {
-                        tracing::warn!(%error, "could not rebuild the site");
+                    match state.cache.refresh().await {
+                        Ok(true) => distribute(&state).await,
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "could not rebuild the site"),
                     }
+                    state.deliveries.notify_waiters();
                 }
             }
             Err(error) => tracing::error!(%error, "publish failed"),

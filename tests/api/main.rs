@@ -23,3 +23,4 @@ mod queue;
 mod schedule;
 mod store;
 mod validators;
+mod websub;

@@ -3,11 +3,13 @@
 
 pub mod front_matter;
 pub mod markdown;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use front_matter::parse_article;
+pub use front_matter::{parse_article, peek_id_and_slug};
+pub use writer::FrontMatter;
 
 use crate::article::Article;
 use crate::config::Channel;

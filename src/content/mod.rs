@@ -99,7 +99,8 @@ fn reject_clashes(loaded: &mut Loaded) {
     loaded.articles.retain(|_| !flags.next().unwrap_or(false));
 }
 
-fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every `*.md` file under `dir`, recursively, hidden entries skipped.
+pub(crate) fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();

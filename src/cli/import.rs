@@ -1,0 +1,303 @@
+//! `herald import FILE|URL`: one article file per entry of a feed, and of
+//! every page of its RFC 5005 archive, written into the content directory.
+//!
+//! The mapping is [`crate::import`]'s; this module reads the pages (files,
+//! or URLs through the guarded federation client), recognises what was
+//! imported before, and writes new files atomically, never over another.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use url::Url;
+
+use crate::article::ArticleId;
+use crate::config::Settings;
+use crate::content;
+use crate::federation::client::DocumentClient;
+use crate::import::{self, Page};
+
+/// Pages read at most, following `prev-archive` / `next_url`.
+pub const MAX_PAGES: usize = 10_000;
+
+/// What `herald import` asks servers for.
+const ACCEPT: &str = "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, \
+                      application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1";
+
+/// Imports `source` (a file path or an http(s) URL) into `dir`. Fails only
+/// when the first page cannot be read; every other problem is reported.
+pub async fn run(settings: &Settings, source: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+    let start = location(source)?;
+    let client = DocumentClient::new(settings.delivery.allow_private_addresses).context("building the HTTP client")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut existing = Existing::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut report = Report { dir: dir.to_owned(), ..Report::default() };
+
+    let pages = read_pages(&client, start, &mut report).await?;
+
+    let total = pages.iter().map(|page| page.entries.len() as u64).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} entries ({elapsed})")
+            .context("the progress bar template")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("importing");
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (p, page) in pages.iter().enumerate() {
+        for (i, item) in page.entries.iter().enumerate() {
+            let label = entry_label(pages.len(), p, i, &item.entry.id);
+            import_entry(settings, dir, page, item, &label, &mut existing, &mut seen, &mut report);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A file path or an http(s) URL as a URL (`file:` for paths).
+fn location(source: &str) -> anyhow::Result<Url> {
+    if let Ok(url) = Url::parse(source) {
+        if matches!(url.scheme(), "http" | "https") {
+            return Ok(url);
+        }
+    }
+    let path =
+        std::fs::canonicalize(source).with_context(|| format!("{source}: no such file, and not an http(s) URL"))?;
+    Url::from_file_path(&path).map_err(|()| anyhow::anyhow!("{}: not an absolute path", path.display()))
+}
+
+/// Follows the archive chain from `start`, reporting each page. Only a
+/// failure to read the first page is an error.
+async fn read_pages(client: &DocumentClient, start: Url, report: &mut Report) -> anyhow::Result<Vec<Page>> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} reading page {pos}: {msg}")
+            .context("the spinner template")?,
+    );
+    let local = start.scheme() == "file";
+    let mut pages: Vec<Page> = Vec::new();
+    let mut visited: HashSet<Url> = HashSet::new();
+    let mut next = Some(start);
+    while let Some(url) = next.take() {
+        if pages.len() == MAX_PAGES {
+            report.pages.push(format!("stopped after {MAX_PAGES} pages: {url} and older pages were not read"));
+            break;
+        }
+        if !visited.insert(url.clone()) {
+            report.pages.push(format!("{url} was read before: the archive chain loops, stopped there"));
+            break;
+        }
+        spinner.set_position(pages.len() as u64 + 1);
+        spinner.set_message(url.to_string());
+        let number = pages.len() + 1;
+        match read_page(client, &url, local).await {
+            Ok(page) => {
+                report.pages.push(format!(
+                    "page {number}: {}: {}, {} entries",
+                    page.url,
+                    page.format,
+                    page.entries.len()
+                ));
+                visited.insert(page.url.clone());
+                next = page.next.clone();
+                pages.push(page);
+            }
+            Err(error) if pages.is_empty() => {
+                spinner.finish_and_clear();
+                return Err(error).with_context(|| format!("reading {url}"));
+            }
+            Err(error) => {
+                report.pages.push(format!("page {number}: {url}: {error:#}; this page and older ones were not read"));
+                break;
+            }
+        }
+    }
+    spinner.finish_and_clear();
+    Ok(pages)
+}
+
+async fn read_page(client: &DocumentClient, url: &Url, local: bool) -> anyhow::Result<Page> {
+    let (body, url) = if url.scheme() == "file" {
+        // A page read over HTTP must not make herald read local files.
+        anyhow::ensure!(local, "a page read over HTTP cannot point at a local file");
+        let path = url.to_file_path().map_err(|()| anyhow::anyhow!("not a file path"))?;
+        let body = tokio::fs::read(&path).await.with_context(|| format!("cannot read {}", path.display()))?;
+        (body, url.clone())
+    } else {
+        let document = client.get_document(url, ACCEPT).await?;
+        (document.body.to_vec(), document.url)
+    };
+    Page::parse(&body, &url).map_err(anyhow::Error::msg)
+}
+
+/// `entry 3 ("guid")`, with the page when there are several.
+fn entry_label(pages: usize, page: usize, index: usize, guid: &str) -> String {
+    let mut label =
+        if pages > 1 { format!("page {} entry {}", page + 1, index + 1) } else { format!("entry {}", index + 1) };
+    if !guid.trim().is_empty() {
+        label.push_str(&format!(" ({:?})", guid.trim()));
+    }
+    label
+}
+
+/// Maps one entry and writes its file, unless it was imported before.
+#[allow(clippy::too_many_arguments)]
+fn import_entry(
+    settings: &Settings,
+    dir: &Path,
+    page: &Page,
+    item: &import::PageEntry,
+    label: &str,
+    existing: &mut Existing,
+    seen: &mut HashMap<String, String>,
+    report: &mut Report,
+) {
+    let mut mapped = match import::map_entry(item, page) {
+        Ok(mapped) => mapped,
+        Err(why) => return report.skipped.push(format!("{label}: {why}")),
+    };
+    let id = mapped.front.id.as_str().to_owned();
+    if let Some(path) = existing.ids.get(&id) {
+        return report.already.push(format!("{label}: already imported as {}", path.display()));
+    }
+    if let Some(first) = seen.get(&id) {
+        return report.skipped.push(format!("{label}: the same id as {first}, which was kept"));
+    }
+    seen.insert(id.clone(), label.to_owned());
+    mapped.front.slug = import::unique_slug(&mapped.front.slug, &existing.slugs);
+    let path = dir.join(format!("{}.md", mapped.front.slug));
+    let text = mapped.to_file();
+    if let Err(errors) = content::parse_article(&path, &text, &settings.channel) {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return report.skipped.push(format!("{label}: the file would not be valid: {}", errors.join("; ")));
+    }
+    if let Err(error) = write_new(dir, &path, &text) {
+        return report.skipped.push(format!("{label}: cannot write {}: {error}", path.display()));
+    }
+    report.imported += 1;
+    existing.slugs.insert(mapped.front.slug.to_string());
+    existing.ids.insert(id, path);
+    report.notes.extend(mapped.notes.iter().map(|note| format!("{label}: {note}")));
+}
+
+/// Writes `text` to a hidden temporary file in `dir`, then links it to
+/// `path` only if nothing is there: a reader never sees half a file, and
+/// no file is ever overwritten.
+fn write_new(dir: &Path, path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = tempfile::Builder::new().prefix(".import-").suffix(".tmp").tempfile_in(dir)?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// What the content directory already holds.
+#[derive(Debug, Default)]
+struct Existing {
+    /// Article ids (normalised) and the file holding each.
+    ids: HashMap<String, PathBuf>,
+    /// Slugs in use, from front matter and from file names.
+    slugs: HashSet<String>,
+}
+
+impl Existing {
+    /// Reads the `id` and `slug` of every `*.md` file under `dir`, broken
+    /// files included (their id is still taken).
+    fn scan(dir: &Path) -> std::io::Result<Self> {
+        let mut existing = Self::default();
+        let mut files = Vec::new();
+        content::collect_md_files(dir, &mut files)?;
+        files.sort();
+        for path in files {
+            if let Some(stem) = path.file_stem() {
+                existing.slugs.insert(stem.to_string_lossy().into_owned());
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let (id, slug) = content::peek_id_and_slug(&text);
+            if let Some(slug) = slug {
+                existing.slugs.insert(slug);
+            }
+            if let Some(raw) = id {
+                let id = ArticleId::parse(&raw).map_or(raw, String::from);
+                existing.ids.entry(id).or_insert(path);
+            }
+        }
+        Ok(existing)
+    }
+}
+
+/// What an import did, printed at the end.
+#[derive(Debug, Default)]
+struct Report {
+    dir: PathBuf,
+    pages: Vec<String>,
+    imported: usize,
+    already: Vec<String>,
+    skipped: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.pages {
+            writeln!(f, "{line}")?;
+        }
+        for (title, lines) in [("notes", &self.notes), ("already imported", &self.already), ("skipped", &self.skipped)]
+        {
+            if !lines.is_empty() {
+                writeln!(f, "{title}:")?;
+                for line in lines {
+                    writeln!(f, "  {line}")?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "imported {} into {}, skipped {}, already imported {}",
+            self.imported,
+            self.dir.display(),
+            self.skipped.len(),
+            self.already.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_lists_every_skip_with_its_reason_and_ends_with_the_counts() {
+        let report = Report {
+            dir: PathBuf::from("feeds"),
+            pages: vec!["page 1: https://e.org/feed.atom: Atom, 2 entries".into()],
+            imported: 1,
+            already: vec![],
+            skipped: vec!["entry 2: no date: neither published nor updated is given".into()],
+            notes: vec![],
+        };
+        assert_eq!(
+            report.to_string(),
+            "page 1: https://e.org/feed.atom: Atom, 2 entries\nskipped:\n  entry 2: no date: neither published nor \
+             updated is given\nimported 1 into feeds, skipped 1, already imported 0\n"
+        );
+        assert_eq!(entry_label(1, 0, 1, " 12345 "), "entry 2 (\"12345\")");
+        assert_eq!(entry_label(3, 2, 0, ""), "page 3 entry 1");
+    }
+
+    #[test]
+    fn files_are_written_once_and_never_over_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.md");
+        write_new(dir.path(), &path, "one").unwrap();
+        assert!(write_new(dir.path(), &path, "two").is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
+    }
+}

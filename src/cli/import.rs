@@ -162,13 +162,13 @@ fn import_entry(
         Err(why) => return report.skipped.push(format!("{label}: {why}")),
     };
     let id = mapped.front.id.as_str().to_owned();
-    if let Some(path) = existing.ids.get(&id) {
-        return report.already.push(format!("{label}: already imported as {}", path.display()));
-    }
     if let Some(first) = seen.get(&id) {
         return report.skipped.push(format!("{label}: the same id as {first}, which was kept"));
     }
     seen.insert(id.clone(), label.to_owned());
+    if let Some(path) = existing.ids.get(&id) {
+        return report.already.push(format!("{label}: already imported as {}", path.display()));
+    }
     mapped.front.slug = import::unique_slug(&mapped.front.slug, &existing.slugs);
     let path = dir.join(format!("{}.md", mapped.front.slug));
     let text = mapped.to_file();

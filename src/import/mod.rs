@@ -70,7 +70,7 @@ pub fn map_entry(item: &PageEntry, page: &Page) -> Result<Mapped, String> {
         notes.push(format!("updated {} is before published; set to published", updated.to_rfc3339()));
         updated = published;
     }
-    let link = entry_link(&entry.links, &page.url);
+    let link = entry_link(&entry.links, &page.base);
     let id = entry_id(entry, link.as_ref(), page, published.year(), &mut notes)?;
 
     let title = entry.title.as_ref().map(plain_text).map(|t| html::collapse_whitespace(&t)).unwrap_or_default();
@@ -113,7 +113,7 @@ pub fn map_entry(item: &PageEntry, page: &Page) -> Result<Mapped, String> {
         .find_map(|raw| Language::parse(raw).ok())
         .or_else(|| page.language.clone());
     let license =
-        entry.links.iter().filter(|l| l.rel.as_deref() == Some("license")).find_map(|l| http_url(&l.href, &page.url));
+        entry.links.iter().filter(|l| l.rel.as_deref() == Some("license")).find_map(|l| http_url(&l.href, &page.base));
     let slug = slug_for(link.as_ref(), &title, &id);
     let front = FrontMatter {
         id,
@@ -255,7 +255,7 @@ fn lead_image(item: &PageEntry, page: &Page, title: &str, notes: &mut Vec<String
     }
     let mut image = None;
     for Candidate { href, media_type, length, size: (width, height), alt } in candidates {
-        let Some(url) = http_url(&href, &page.url) else { continue };
+        let Some(url) = http_url(&href, &page.base) else { continue };
         let media_type = media_type.filter(|t| t.contains('/')).or_else(|| guess_image_type(&url));
         match media_type {
             Some(media_type) if media_type.starts_with("image/") && !media_type.contains(char::is_whitespace) => {

@@ -8,8 +8,11 @@ use crate::article::Language;
 /// A parsed feed document.
 #[derive(Debug)]
 pub struct Page {
-    /// Where it was read from; relative links resolve against it.
+    /// Where it was read from.
     pub url: Url,
+    /// What relative links resolve against: `url` when it is http(s), else
+    /// (a file) the feed's web page.
+    pub base: Url,
     /// `RSS`, `Atom` or `JSON Feed`.
     pub format: &'static str,
     /// The feed's language, when it declares a valid one.
@@ -37,8 +40,11 @@ pub struct PageEntry {
 impl Page {
     /// Parses an RSS 2.0, Atom 1.0 or JSON Feed document read from `url`.
     pub fn parse(body: &[u8], url: &Url) -> Result<Self, String> {
+        // Relative links resolve against the page when it was fetched; in a
+        // file they resolve against the feed's web page, found below.
+        let fetched = matches!(url.scheme(), "http" | "https");
         let feed = feed_rs::parser::Builder::new()
-            .base_uri(Some(url.as_str()))
+            .base_uri(fetched.then_some(url.as_str()))
             // An empty id marks an entry without one: feed-rs would hash its
             // link and title, an id no reader ever saw.
             .id_generator(|_, _, _| String::new())
@@ -69,6 +75,10 @@ impl Page {
             .filter_map(|link| url.join(&link.href).ok())
             .find(|link| matches!(link.scheme(), "http" | "https"));
         let host = home.as_ref().unwrap_or(url).host_str().map(str::to_owned);
+        let base = match home {
+            Some(home) if !fetched => home,
+            _ => url.clone(),
+        };
         let language = feed.language.as_deref().and_then(|raw| Language::parse(raw).ok());
         let items = json.as_ref().and_then(|json| json["items"].as_array());
         let entries = feed
@@ -81,7 +91,7 @@ impl Page {
                 PageEntry { image: field("image"), language: field("language"), entry }
             })
             .collect();
-        Ok(Self { url: url.clone(), format, language, host, entries, next })
+        Ok(Self { url: url.clone(), base, format, language, host, entries, next })
     }
 }
 

@@ -79,6 +79,7 @@ async fn read_pages(client: &DocumentClient, start: Url, report: &mut Report) ->
         indicatif::ProgressStyle::with_template("{spinner} reading page {pos}: {msg}")
             .context("the spinner template")?,
     );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let local = start.scheme() == "file";
     let mut pages: Vec<Page> = Vec::new();
     let mut visited: HashSet<Url> = HashSet::new();

@@ -207,24 +207,28 @@ async fn foreign_feeds_are_adapted_and_every_change_is_reported() {
     assert_eq!(kein_id["content_html"], "<figure><img src=\"https://json.example.org/img/k.png\" alt=\"Ohne ID\"></figure>\n<div>\nText that is <em>not</em> wrapped in a block.\n</div>");
 }
 
-/// Serves the files under `root` on a free loopback port.
+/// Serves the files under `root` on a free loopback port; `/moved.atom`
+/// redirects to `/feed.atom`.
 async fn serve_files(root: PathBuf) -> String {
     use axum::extract::Path as UrlPath;
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Redirect};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/{*path}",
-        axum::routing::get(move |UrlPath(path): UrlPath<String>| {
-            let file = root.join(&path);
-            async move {
-                match std::fs::read(file) {
-                    Ok(body) => Ok(([("content-type", "application/atom+xml")], body)),
-                    Err(_) => Err(StatusCode::NOT_FOUND),
+    let app = axum::Router::new()
+        .route("/moved.atom", axum::routing::get(|| async { Redirect::permanent("/feed.atom") }))
+        .route(
+            "/{*path}",
+            axum::routing::get(move |UrlPath(path): UrlPath<String>| {
+                let file = root.join(&path);
+                async move {
+                    match std::fs::read(file) {
+                        Ok(body) => ([("content-type", "application/atom+xml")], body).into_response(),
+                        Err(_) => StatusCode::NOT_FOUND.into_response(),
+                    }
                 }
-            }
-        }),
-    );
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     address
 }
@@ -255,7 +259,9 @@ async fn an_archive_chain_is_followed_and_every_entry_imported_once() {
     }
     let files = site.files();
     assert_eq!(files.keys().cloned().collect::<Vec<_>>(), ["1.md", "2.md", "3.md", "4.md", "5.md", "6.md"]);
-    let again = site.ok(&["import", &format!("{address}/feed.atom")]).await;
+    // Through a redirect: the pages are the same, so nothing is new.
+    let again = site.ok(&["import", &format!("{address}/moved.atom")]).await;
+    assert!(again.starts_with(&format!("page 1: {address}/feed.atom: Atom, 3 entries\n")), "{again}");
     assert!(again.contains("imported 0 into") && again.ends_with("skipped 1, already imported 6\n"), "{again}");
     assert_eq!(site.files(), files);
 }

@@ -134,9 +134,14 @@ pub fn map_entry(item: &PageEntry, page: &Page) -> Result<Mapped, String> {
     Ok(Mapped { front, body: xml_text(&body), notes })
 }
 
-/// The entry's page: its first `alternate` (or rel-less) http(s) link.
+/// The entry's page: its first `alternate` (or rel-less) http(s) link that
+/// is not typed as something other than HTML (a JSON Feed attachment).
 fn entry_link(links: &[Link], base: &Url) -> Option<Url> {
-    links.iter().filter(|l| l.rel.as_deref().is_none_or(|rel| rel == "alternate")).find_map(|l| http_url(&l.href, base))
+    links
+        .iter()
+        .filter(|l| l.rel.as_deref().is_none_or(|rel| rel == "alternate"))
+        .filter(|l| l.media_type.as_deref().is_none_or(|t| t.contains("html")))
+        .find_map(|l| http_url(&l.href, base))
 }
 
 fn http_url(href: &str, base: &Url) -> Option<Url> {
@@ -206,80 +211,8 @@ enum Content {
 /// The lead image (enclosure, `media:content`, JSON Feed `image`) and the
 /// content without herald's lead figure, which republishing adds back.
 fn lead_image(item: &PageEntry, page: &Page, title: &str, notes: &mut Vec<String>) -> (Option<Image>, Content) {
-    let entry = &item.entry;
-    let content = match &entry.content {
-        Some(content) => match (&content.body, content.content_type.subty().as_str()) {
-            (Some(body), "plain") => Content::Text(body.clone()),
-            (Some(body), _) => Content::Html(body.clone()),
-            (None, _) => {
-                if let Some(src) = &content.src {
-                    notes.push(format!("its content is only linked ({}); imported as a teaser", src.href));
-                }
-                Content::None
-            }
-        },
-        None => Content::None,
-    };
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for media in &entry.media {
-        let alt = media.description.as_ref().map(plain_text);
-        for c in &media.content {
-            if let Some(url) = &c.url {
-                candidates.push(Candidate {
-                    href: url.to_string(),
-                    media_type: c.content_type.as_ref().map(ToString::to_string),
-                    length: c.size,
-                    size: (c.width, c.height),
-                    alt: alt.clone(),
-                });
-            }
-        }
-    }
-    for link in entry.links.iter().filter(|l| l.rel.as_deref() == Some("enclosure")) {
-        candidates.push(Candidate {
-            href: link.href.clone(),
-            media_type: link.media_type.clone(),
-            length: link.length,
-            size: (None, None),
-            alt: link.title.clone(),
-        });
-    }
-    if let Some(image) = &item.image {
-        candidates.push(Candidate {
-            href: image.clone(),
-            media_type: None,
-            length: None,
-            size: (None, None),
-            alt: None,
-        });
-    }
-    let mut image = None;
-    for Candidate { href, media_type, length, size: (width, height), alt } in candidates {
-        let Some(url) = http_url(&href, &page.base) else { continue };
-        let media_type = media_type.filter(|t| t.contains('/')).or_else(|| guess_image_type(&url));
-        match media_type {
-            Some(media_type) if media_type.starts_with("image/") && !media_type.contains(char::is_whitespace) => {
-                image = Some(Image {
-                    url,
-                    alt: alt.map(|a| html::collapse_whitespace(&a)).filter(|a| !a.is_empty()).unwrap_or_default(),
-                    media_type,
-                    length: length.filter(|&l| l > 0),
-                    width,
-                    height,
-                });
-                break;
-            }
-            other => {
-                let note = format!(
-                    "enclosure {url} ({}) is not an image; left out",
-                    other.as_deref().unwrap_or("unknown type")
-                );
-                if !notes.contains(&note) {
-                    notes.push(note);
-                }
-            }
-        }
-    }
+    let content = entry_content(&item.entry, notes);
+    let mut image = first_image(image_candidates(item), &page.base, notes);
     let content = match (content, &mut image) {
         (Content::Html(body), Some(image)) => match html::split_lead_figure(&body) {
             Some((figure, rest)) if figure.src == image.url.as_str() => {
@@ -298,10 +231,93 @@ fn lead_image(item: &PageEntry, page: &Page, title: &str, notes: &mut Vec<String
     };
     if let Some(image) = &mut image {
         if image.alt.is_empty() {
+            // herald requires an alt text; the headline is the best guess at what the image shows.
             image.alt = if title.is_empty() { "Image".to_owned() } else { title.to_owned() };
         }
     }
     (image, content)
+}
+
+fn entry_content(entry: &Entry, notes: &mut Vec<String>) -> Content {
+    let Some(content) = &entry.content else { return Content::None };
+    match (&content.body, content.content_type.subty().as_str()) {
+        (Some(body), "plain") => Content::Text(body.clone()),
+        (Some(body), _) => Content::Html(body.clone()),
+        (None, _) => {
+            if let Some(src) = &content.src {
+                notes.push(format!("its content is only linked ({}); imported as a teaser", src.href));
+            }
+            Content::None
+        }
+    }
+}
+
+/// Every enclosure-like thing of an entry, in order of preference.
+fn image_candidates(item: &PageEntry) -> Vec<Candidate> {
+    let entry = &item.entry;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for media in &entry.media {
+        let alt = media.description.as_ref().map(plain_text);
+        for c in &media.content {
+            if let Some(url) = &c.url {
+                candidates.push(Candidate {
+                    href: url.to_string(),
+                    media_type: c.content_type.as_ref().map(ToString::to_string),
+                    length: c.size,
+                    size: (c.width, c.height),
+                    alt: alt.clone(),
+                });
+            }
+        }
+    }
+    // Atom enclosures, and JSON Feed attachments (feed-rs gives them no rel, only a type).
+    let enclosures = entry
+        .links
+        .iter()
+        .filter(|l| l.rel.as_deref() == Some("enclosure") || (l.rel.is_none() && l.media_type.is_some()));
+    for link in enclosures {
+        candidates.push(Candidate {
+            href: link.href.clone(),
+            media_type: link.media_type.clone(),
+            length: link.length,
+            size: (None, None),
+            alt: link.title.clone(),
+        });
+    }
+    if let Some(image) = &item.image {
+        candidates.push(Candidate {
+            href: image.clone(),
+            media_type: None,
+            length: None,
+            size: (None, None),
+            alt: None,
+        });
+    }
+    candidates
+}
+
+/// The first candidate that is an image; the others are noted as left out.
+fn first_image(candidates: Vec<Candidate>, base: &Url, notes: &mut Vec<String>) -> Option<Image> {
+    for Candidate { href, media_type, length, size: (width, height), alt } in candidates {
+        let Some(url) = http_url(&href, base) else { continue };
+        let media_type = media_type.filter(|t| t.contains('/')).or_else(|| guess_image_type(&url));
+        match media_type {
+            Some(media_type) if media_type.starts_with("image/") && !media_type.contains(char::is_whitespace) => {
+                let alt = alt.map(|a| html::collapse_whitespace(&a)).filter(|a| !a.is_empty()).unwrap_or_default();
+                return Some(Image { url, alt, media_type, length: length.filter(|&l| l > 0), width, height });
+            }
+            other => {
+                let note = format!(
+                    "enclosure {url} ({}) is not an image; left out",
+                    other.as_deref().unwrap_or("unknown type")
+                );
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// An enclosure, `media:content` or JSON Feed `image` that may be the lead image.

@@ -143,3 +143,18 @@ fn slugs_come_from_the_link_then_the_title_and_are_made_unique() {
     assert_eq!(unique_slug(&Slug::parse("a").unwrap(), &taken).as_str(), "a-3");
     assert_eq!(unique_slug(&Slug::parse("b").unwrap(), &taken).as_str(), "b");
 }
+
+#[test]
+fn json_attachments_are_enclosures_not_links() {
+    let page = page(
+        r#"{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[
+        {"id":"https://pod.example.org/1","title":"Episode","date_published":"2024-01-01T00:00:00Z",
+         "attachments":[{"url":"https://pod.example.org/1.mp3","mime_type":"audio/mpeg"},
+                        {"url":"https://pod.example.org/1.webp","mime_type":"image/webp","title":"Cover art"}]}]}"#,
+    );
+    let mapped = mapped(&page, 0).unwrap();
+    assert_eq!(mapped.front.url, None);
+    let image = mapped.front.image.unwrap();
+    assert_eq!((image.url.as_str(), image.alt.as_str()), ("https://pod.example.org/1.webp", "Cover art"));
+    assert_eq!(mapped.notes[0], "enclosure https://pod.example.org/1.mp3 (audio/mpeg) is not an image; left out");
+}

@@ -3,7 +3,9 @@
 //! Mastodon's limits: 5 s to connect, 10 s to read; responses are capped at
 //! 1 MiB; redirects are not followed; private, loopback and link-local
 //! addresses are refused (after DNS resolution too) unless
-//! `federation.allow_private_addresses` is set.
+//! `federation.allow_private_addresses` is set. [`DocumentClient`] fetches
+//! feeds for `herald import` under the same guards (16 MiB, redirects
+//! followed one checked hop at a time).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

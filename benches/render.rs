@@ -12,7 +12,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use herald::article::{Article, ArticleId, Image, Kind, Language, Slug, State, Tag};
 use herald::config::Settings;
 use herald::http::representation::Representation;
-use herald::render::{self, Format, Scope};
+use herald::render::{self, Content, FeedView, Format, Scope};
 use url::Url;
 
 fn articles(count: usize) -> Vec<Article> {
@@ -75,11 +75,11 @@ fn main() {
         let articles = articles(count);
         for format in Format::ALL {
             measure(&format!("render {} items {}", count, format.extension()), || {
-                render::feed(format, &channel, &Scope::All, &articles).len()
+                render::feed(format, &channel, &FeedView::current(Scope::All, Content::Full), &articles).len()
             });
         }
         measure(&format!("snapshot {count} items atom+gz+br"), || {
-            let body = render::feed(Format::Atom, &channel, &Scope::All, &articles);
+            let body = render::feed(Format::Atom, &channel, &FeedView::current(Scope::All, Content::Full), &articles);
             let rep = Representation::new(StatusCode::OK, "application/atom+xml", body, Utc::now(), 300);
             rep.body().len()
         });

@@ -233,6 +233,45 @@ impl fmt::Display for Tag {
     }
 }
 
+/// The URL segment of an author's pages and feeds (`/authors/{key}`): the
+/// byline in lower case, every run of characters other than letters and
+/// digits turned into one hyphen (`La rédaction` → `la-rédaction`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthorKey(String);
+
+impl AuthorKey {
+    /// The key of a byline; `None` when it has no letter or digit.
+    pub fn of(name: &str) -> Option<Self> {
+        let mut key = String::with_capacity(name.len());
+        for c in name.chars().flat_map(char::to_lowercase) {
+            if c.is_alphanumeric() {
+                key.push(c);
+            } else if !key.is_empty() && !key.ends_with('-') {
+                key.push('-');
+            }
+        }
+        let key = key.trim_end_matches('-');
+        (!key.is_empty()).then(|| Self(key.to_owned()))
+    }
+
+    /// Parses a key from a URL segment: it must be a key as [`AuthorKey::of`]
+    /// makes them.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::of(raw).filter(|key| key.0 == raw)
+    }
+
+    /// The key as it appears in URLs.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AuthorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether an article has a body or is a teaser pointing elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -422,6 +461,17 @@ mod tests {
         assert!(Language::parse("en-GB").is_ok());
         assert!(Language::parse("fr_FR").is_err());
         assert!(Language::parse("").is_err());
+    }
+
+    #[test]
+    fn author_keys_are_lower_case_words_joined_by_hyphens() {
+        assert_eq!(AuthorKey::of("La rédaction").unwrap().as_str(), "la-rédaction");
+        assert_eq!(AuthorKey::of("  Jean-Luc  O'Brien ").unwrap().as_str(), "jean-luc-o-brien");
+        assert!(AuthorKey::of(" — ").is_none());
+        assert!(AuthorKey::parse("la-rédaction").is_some());
+        for bad in ["La-rédaction", "la--rédaction", "-la", "la-", ""] {
+            assert!(AuthorKey::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::article::Language;
 use crate::error::ConfigError;
+use crate::render::Content;
 
 /// The built-in configuration, every key commented.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
@@ -93,10 +94,35 @@ pub struct ContentSettings {
 /// `[feeds]`
 #[derive(Debug, Clone)]
 pub struct FeedSettings {
-    /// Items per feed.
+    /// Items in the main feeds.
     pub items: usize,
+    /// Full text or summaries in the main feeds.
+    pub content: Content,
+    /// Items in each tag feed.
+    pub tag_items: usize,
+    /// Full text or summaries in the tag feeds.
+    pub tag_content: Content,
+    /// Items in each author feed.
+    pub author_items: usize,
+    /// Full text or summaries in the author feeds.
+    pub author_content: Content,
+    /// Articles per archive page (RFC 5005); at most `items`.
+    pub archive_page_size: usize,
     /// `Cache-Control: max-age` in seconds.
     pub max_age: u32,
+    /// `Cache-Control: max-age` of archive pages, in seconds.
+    pub archive_max_age: u32,
+}
+
+impl FeedSettings {
+    /// Items and content of the subscription document of `scope`.
+    pub fn of(&self, scope: &crate::render::Scope) -> (usize, Content) {
+        match scope {
+            crate::render::Scope::All => (self.items, self.content),
+            crate::render::Scope::Tag(_) => (self.tag_items, self.tag_content),
+            crate::render::Scope::Author(..) => (self.author_items, self.author_content),
+        }
+    }
 }
 
 /// Publication metadata shared by all renderers.
@@ -116,8 +142,13 @@ pub struct Channel {
     pub rights: String,
     /// Licence / republishing terms.
     pub license_url: Url,
-    /// Feed icon.
+    /// Square icon (JSON Feed `icon`; Atom `icon` and the RSS image when
+    /// no favicon or logo is set).
     pub icon: Option<Url>,
+    /// Wide logo (Atom `logo`, RSS `image`).
+    pub logo: Option<Url>,
+    /// Small icon (JSON Feed `favicon`, Atom `icon`).
+    pub favicon: Option<Url>,
 }
 
 impl Channel {
@@ -282,7 +313,14 @@ struct RawContent {
 #[serde(deny_unknown_fields)]
 struct RawFeeds {
     items: i64,
+    content: String,
+    tag_items: i64,
+    tag_content: String,
+    author_items: i64,
+    author_content: String,
+    archive_page_size: i64,
     max_age: i64,
+    archive_max_age: i64,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +333,8 @@ struct RawChannel {
     rights: String,
     license_url: String,
     icon: String,
+    logo: String,
+    favicon: String,
 }
 
 impl Settings {
@@ -372,7 +412,39 @@ impl Raw {
         check("database.max_connections", in_range(self.database.max_connections, 1..=1000));
 
         check("feeds.items", in_range(self.feeds.items, 1..=10_000));
+        check("feeds.tag_items", in_range(self.feeds.tag_items, 1..=10_000));
+        check("feeds.author_items", in_range(self.feeds.author_items, 1..=10_000));
+        // 0: one page per `items`, so that the subscription feed always
+        // holds every article that is not archived yet.
+        let archive_page_size =
+            if self.feeds.archive_page_size == 0 { self.feeds.items } else { self.feeds.archive_page_size };
+        check(
+            "feeds.archive_page_size",
+            in_range(archive_page_size, 1..=self.feeds.items.max(1)).map_err(|_| {
+                format!(
+                    "{archive_page_size} is more than feeds.items ({}): the subscription feed must hold at least \
+                     a page, or articles would fall between it and the archive; use at most {} or 0 (= feeds.items)",
+                    self.feeds.items, self.feeds.items
+                )
+            }),
+        );
         check("feeds.max_age", in_range(self.feeds.max_age, 0..=86_400));
+        check("feeds.archive_max_age", in_range(self.feeds.archive_max_age, 0..=31_536_000));
+        let content_of = |raw: &str| match raw.trim() {
+            "full" => Ok(Content::Full),
+            "summary" => Ok(Content::Summary),
+            other => Err(format!("{other:?} is not a content mode: use \"full\" or \"summary\"")),
+        };
+        let content = content_of(&self.feeds.content);
+        let tag_content = content_of(&self.feeds.tag_content);
+        let author_content = content_of(&self.feeds.author_content);
+        for (key, result) in [
+            ("feeds.content", &content),
+            ("feeds.tag_content", &tag_content),
+            ("feeds.author_content", &author_content),
+        ] {
+            check(key, result.as_ref().map(|_| ()).map_err(Clone::clone));
+        }
 
         let language = Language::parse(self.channel.language.trim());
         check("channel.language", language.as_ref().map(|_| ()).map_err(Clone::clone));
@@ -387,6 +459,10 @@ impl Raw {
         check("channel.license_url", license_url.as_ref().map(|_| ()).map_err(Clone::clone));
         let icon = optional_url(&self.channel.icon);
         check("channel.icon", icon.as_ref().map(|_| ()).map_err(Clone::clone));
+        let logo = optional_url(&self.channel.logo);
+        check("channel.logo", logo.as_ref().map(|_| ()).map_err(Clone::clone));
+        let favicon = optional_url(&self.channel.favicon);
+        check("channel.favicon", favicon.as_ref().map(|_| ()).map_err(Clone::clone));
 
         let fed = &self.federation;
         let account_name = AccountName::parse(fed.account.trim());
@@ -427,17 +503,15 @@ impl Raw {
         check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
         check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
 
-        match (bind, base_url, language, license_url, icon, account_name, fed_icon, header, moved_to) {
+        match (
+            (bind, base_url, language, license_url, icon, logo, favicon),
+            (account_name, fed_icon, header, moved_to),
+            (content, tag_content, author_content),
+        ) {
             (
-                Ok(bind),
-                Ok(base_url),
-                Ok(language),
-                Ok(license_url),
-                Ok(icon),
-                Ok(name),
-                Ok(fed_icon),
-                Ok(header),
-                Ok(moved_to),
+                (Ok(bind), Ok(base_url), Ok(language), Ok(license_url), Ok(icon), Ok(logo), Ok(favicon)),
+                (Ok(name), Ok(fed_icon), Ok(header), Ok(moved_to)),
+                (Ok(content), Ok(tag_content), Ok(author_content)),
             ) if problems.is_empty() => {
                 let join = |path: String| base_url.join(&path).unwrap_or_else(|_| base_url.clone());
                 let actor = join(format!("users/{name}"));
@@ -483,7 +557,14 @@ impl Raw {
                     content: ContentSettings { dir: self.content.dir, publish_on_start: self.content.publish_on_start },
                     feeds: FeedSettings {
                         items: usize::try_from(self.feeds.items).unwrap_or(50),
+                        content,
+                        tag_items: usize::try_from(self.feeds.tag_items).unwrap_or(50),
+                        tag_content,
+                        author_items: usize::try_from(self.feeds.author_items).unwrap_or(50),
+                        author_content,
+                        archive_page_size: usize::try_from(archive_page_size).unwrap_or(50),
                         max_age: u32::try_from(self.feeds.max_age).unwrap_or(300),
+                        archive_max_age: u32::try_from(self.feeds.archive_max_age).unwrap_or(86_400),
                     },
                     channel: Channel {
                         base_url,
@@ -494,6 +575,8 @@ impl Raw {
                         rights: self.channel.rights.trim().to_owned(),
                         license_url,
                         icon,
+                        logo,
+                        favicon,
                     },
                     account,
                     delivery: DeliverySettings {

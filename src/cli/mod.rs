@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::article::Tag;
 use crate::config::Settings;
-use crate::render::{self, Format, Scope};
+use crate::render::{self, FeedView, Format, Scope};
 use crate::startup::{shutdown_signal, Application};
 use crate::store::Store;
 use crate::{content, publish};
@@ -262,17 +262,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
-            let items = settings.feeds.items;
             let (scope, articles) = match tag {
                 Some(raw) => {
                     let tag = Tag::parse(&raw).map_err(|e| anyhow::anyhow!("--tag: {e}"))?;
-                    let articles = store.latest_published_with_tag(&tag, items).await?;
+                    let articles = store.latest_published_with_tag(&tag, settings.feeds.tag_items).await?;
                     (Scope::Tag(tag), articles)
                 }
-                None => (Scope::All, store.latest_published(items).await?),
+                None => (Scope::All, store.latest_published(settings.feeds.items).await?),
             };
             store.close().await;
-            let bytes = render::feed(format.into(), &settings.channel, &scope, &articles);
+            let view = FeedView::current(scope.clone(), settings.feeds.of(&scope).1);
+            let bytes = render::feed(format.into(), &settings.channel, &view, &articles);
             std::io::stdout().lock().write_all(&bytes).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }

@@ -18,16 +18,18 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use super::representation::Representation;
-use crate::article::{Article, ArticleId, Slug, Tag};
+use crate::article::{Article, ArticleId, AuthorKey, Slug, Tag};
 use crate::config::Settings;
 use crate::error::StoreError;
 use crate::federation::client::Client;
 use crate::federation::{self, discovery, ACTIVITY_JSON};
 use crate::render::note;
-use crate::render::{self, Format, Scope};
+use crate::render::{self, FeedView, Format, Page, Scope};
 use crate::store::{Invalidation, SiteState, Store};
 
 const HTML: &str = "text/html; charset=utf-8";
+/// OPML has no registered media type; `text/x-opml` is what readers expect.
+const OPML: &str = "text/x-opml; charset=utf-8";
 
 /// A page or feed that is built on demand and then kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +38,12 @@ pub enum Key {
     TagFeed(Tag, Format),
     /// `/tags/{tag}`
     TagPage(Tag),
+    /// `/authors/{key}/feed.{ext}`
+    AuthorFeed(AuthorKey, Format),
+    /// `/authors/{key}`
+    AuthorPage(AuthorKey),
+    /// `/archive/{n}.{ext}`: page n (1 the oldest) of the main feed's archive.
+    Archive(usize, Format),
     /// `/articles/{slug}`
     Article(Slug),
     /// `/articles/{slug}` asked for as ActivityStreams: the article's Note.
@@ -64,10 +72,14 @@ pub struct Snapshot {
     /// The store revision this was built from.
     pub revision: i64,
     changed_at: DateTime<Utc>,
+    /// Complete archive pages of the main feed.
+    archives: usize,
     feeds: HashMap<Format, Arc<Representation>>,
     front: Arc<Representation>,
     not_found: Arc<Representation>,
     license: Arc<Representation>,
+    opml: Arc<Representation>,
+    subscribe: Arc<Representation>,
     lazy: Mutex<Lazy>,
 }
 
@@ -224,6 +236,16 @@ impl SiteCache {
         self.current.load().license.clone()
     }
 
+    /// `/feeds.opml`.
+    pub fn opml(&self) -> Arc<Representation> {
+        self.current.load().opml.clone()
+    }
+
+    /// `/subscribe`.
+    pub fn subscribe(&self) -> Arc<Representation> {
+        self.current.load().subscribe.clone()
+    }
+
     /// The feed herald serves at `topic` (a WebSub topic: a main, tag,
     /// author or archive feed, in any format), from the same cached
     /// representations the routes serve; `None` for any other URL.
@@ -285,12 +307,58 @@ fn feed_path(path: &str) -> Option<FeedPath> {
     match segments.as_slice() {
         [file] => format_of(file).map(FeedPath::Main),
         ["tags", tag, file] => Some(FeedPath::Lazy(Key::TagFeed(Tag::parse(tag).ok()?, format_of(file)?))),
+        ["authors", key, file] => {
+            let key = percent_encoding::percent_decode_str(key).decode_utf8().ok()?;
+            Some(FeedPath::Lazy(Key::AuthorFeed(AuthorKey::parse(&key)?, format_of(file)?)))
+        }
+        ["archive", file] => archive_file(file).map(|(n, format)| FeedPath::Lazy(Key::Archive(n, format))),
         _ => None,
     }
 }
 
+/// `{n}.{ext}` of an archive page: a page number without leading zeros, so
+/// that each page has one URL.
+pub fn archive_file(file: &str) -> Option<(usize, Format)> {
+    let (number, extension) = file.split_once('.')?;
+    if number.starts_with('0') || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((number.parse().ok()?, Format::parse(extension)?))
+}
+
+/// The `Link` header of a feed (WebSub §4: the hub and the topic's
+/// canonical URL, also in HTTP so that a subscriber need not parse the body).
+fn feed_links(channel: &crate::config::Channel, self_url: &url::Url) -> Option<axum::http::HeaderValue> {
+    let value = format!("<{}>; rel=\"hub\", <{self_url}>; rel=\"self\"", render::hub_url(channel));
+    axum::http::HeaderValue::from_str(&value).ok()
+}
+
+/// A rendered feed document, with its `Link` header.
+fn feed_representation(
+    settings: &Settings,
+    view: &FeedView,
+    format: Format,
+    articles: &[Article],
+    modified: DateTime<Utc>,
+    max_age: u32,
+) -> Representation {
+    let channel = &settings.channel;
+    let body = render::feed(format, channel, view, articles);
+    let rep = Representation::new(StatusCode::OK, format.content_type(), body, modified, max_age);
+    match feed_links(channel, &view.self_url(channel, format)) {
+        Some(links) => rep.with_links(links),
+        None => rep,
+    }
+}
+
 async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteState) -> Result<Snapshot, StoreError> {
-    let articles = store.latest_published(settings.feeds.items).await?;
+    let (items, content) = settings.feeds.of(&Scope::All);
+    let articles = store.latest_published(items).await?;
+    let archives = usize::try_from(store.archived_count().await?).unwrap_or(0) / settings.feeds.archive_page_size;
+    let mut scopes = vec![Scope::All];
+    scopes.extend(store.tags().await?.into_iter().map(Scope::Tag));
+    scopes
+        .extend(store.authors(&settings.channel.author).await?.into_iter().map(|(key, name)| Scope::Author(key, name)));
     let settings = settings.clone();
     let build = move || {
         let channel = &settings.channel;
@@ -298,22 +366,24 @@ async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteStat
         let rep = |status, content_type, body| {
             Arc::new(Representation::new(status, content_type, body, state.changed_at, max_age))
         };
+        let view = FeedView { scope: Scope::All, page: Page::Current { archives }, content };
         let feeds = Format::ALL
             .into_iter()
             .map(|format| {
-                (
-                    format,
-                    rep(StatusCode::OK, format.content_type(), render::feed(format, channel, &Scope::All, &articles)),
-                )
+                let rep = feed_representation(&settings, &view, format, &articles, state.changed_at, max_age);
+                (format, Arc::new(rep))
             })
             .collect();
         Snapshot {
             revision: state.revision,
             changed_at: state.changed_at,
+            archives,
             feeds,
             front: rep(StatusCode::OK, HTML, render::html::index(channel, &Scope::All, &articles)),
             not_found: rep(StatusCode::NOT_FOUND, HTML, render::html::not_found(channel)),
             license: rep(StatusCode::OK, HTML, render::html::license(channel)),
+            opml: rep(StatusCode::OK, OPML, render::opml::feeds(channel, &scopes, state.changed_at)),
+            subscribe: rep(StatusCode::OK, HTML, render::html::subscribe(channel, &settings.account)),
             lazy: Mutex::new(Lazy::default()),
         }
     };
@@ -357,6 +427,28 @@ async fn counts(store: &Store, id: &ArticleId) -> Result<note::Counts, StoreErro
     Ok(note::Counts { likes: totals.likes, shares: totals.shares, replies: totals.replies })
 }
 
+/// The scope and newest published articles of an author; `None` when
+/// there are none.
+async fn by_author(
+    store: &Store,
+    settings: &Settings,
+    key: &AuthorKey,
+) -> Result<Option<(Scope, Vec<Article>)>, StoreError> {
+    let byline = AuthorKey::of(&settings.channel.author);
+    let articles = store.latest_published_by(key, byline.as_ref(), settings.feeds.author_items).await?;
+    if articles.is_empty() {
+        return Ok(None);
+    }
+    // The byline as written in the newest article that names it.
+    let name = articles
+        .iter()
+        .flat_map(|a| a.authors.iter())
+        .find(|name| AuthorKey::of(name).as_ref() == Some(key))
+        .cloned()
+        .unwrap_or_else(|| settings.channel.author.clone());
+    Ok(Some((Scope::Author(key.clone(), name), articles)))
+}
+
 /// Builds a lazy document; for an article's Note, also the article's id.
 async fn build_lazy(
     store: &Store,
@@ -372,22 +464,47 @@ async fn build_lazy(
     let negotiated = Representation::negotiated;
     let built = match key {
         Key::TagFeed(tag, format) => {
-            let articles = store.latest_published_with_tag(tag, settings.feeds.items).await?;
+            let scope = Scope::Tag(tag.clone());
+            let (items, content) = settings.feeds.of(&scope);
+            let articles = store.latest_published_with_tag(tag, items).await?;
             if articles.is_empty() {
                 return Ok(None);
             }
-            rep(
-                StatusCode::OK,
-                format.content_type(),
-                render::feed(*format, channel, &Scope::Tag(tag.clone()), &articles),
-            )
+            let view = FeedView::current(scope, content);
+            Some(feed_representation(settings, &view, *format, &articles, snapshot.changed_at, settings.feeds.max_age))
         }
         Key::TagPage(tag) => {
-            let articles = store.latest_published_with_tag(tag, settings.feeds.items).await?;
+            let articles = store.latest_published_with_tag(tag, settings.feeds.tag_items).await?;
             if articles.is_empty() {
                 return Ok(None);
             }
             rep(StatusCode::OK, HTML, render::html::index(channel, &Scope::Tag(tag.clone()), &articles))
+        }
+        Key::AuthorFeed(key, format) => {
+            let Some((scope, articles)) = by_author(store, settings, key).await? else { return Ok(None) };
+            let view = FeedView::current(scope, settings.feeds.author_content);
+            Some(feed_representation(settings, &view, *format, &articles, snapshot.changed_at, settings.feeds.max_age))
+        }
+        Key::AuthorPage(key) => {
+            let Some((scope, articles)) = by_author(store, settings, key).await? else { return Ok(None) };
+            rep(StatusCode::OK, HTML, render::html::index(channel, &scope, &articles))
+        }
+        Key::Archive(number, format) => {
+            let last = snapshot.archives;
+            if *number == 0 || *number > last {
+                return Ok(None);
+            }
+            let size = settings.feeds.archive_page_size;
+            let (mut articles, changed) = store.archive_slice((number - 1).saturating_mul(size), size).await?;
+            // Renderers take articles newest first.
+            articles.reverse();
+            let modified = changed.unwrap_or(snapshot.changed_at);
+            let view = FeedView {
+                scope: Scope::All,
+                page: Page::Archive { number: *number, last },
+                content: settings.feeds.content,
+            };
+            Some(feed_representation(settings, &view, *format, &articles, modified, settings.feeds.archive_max_age))
         }
         Key::Article(slug) => match store.article_by_slug(slug).await? {
             None => None,

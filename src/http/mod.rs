@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use error::AppError;
 
 use self::cache::{Key, SiteCache};
-use crate::article::{Slug, Tag};
+use crate::article::{AuthorKey, Slug, Tag};
 use crate::config::Settings;
 use crate::federation::client::Client;
 use crate::federation::inbox::{Inbox, InboxError};
@@ -77,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{account}/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
+        .route("/authors/{key}", get(author_page))
+        .route("/authors/{key}/{file}", get(author_feed))
+        .route("/archive/{file}", get(archive))
         .route("/healthz", get(healthz))
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes
@@ -90,6 +93,12 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.atom", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Atom)))
         .route("/feed.json", get(|app: State<AppState>, headers: HeaderMap| feed(app, headers, Format::Json)))
         .route("/license", get(license))
+        .route("/feeds.opml", get(|State(app): State<AppState>, headers: HeaderMap| async move {
+            app.cache.opml().respond(&headers)
+        }))
+        .route("/subscribe", get(|State(app): State<AppState>, headers: HeaderMap| async move {
+            app.cache.subscribe().respond(&headers)
+        }))
         .fallback(not_found)
         .with_state(state)
 }
@@ -259,6 +268,39 @@ async fn tag_feed(
         return Ok(app.cache.not_found().respond(&headers));
     };
     lazy(&app, Key::TagFeed(tag, format), &headers).await
+}
+
+async fn author_page(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(key) = AuthorKey::parse(&key) else { return Ok(app.cache.not_found().respond(&headers)) };
+    lazy(&app, Key::AuthorPage(key), &headers).await
+}
+
+async fn author_feed(
+    State(app): State<AppState>,
+    Path((key, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let format = file.strip_prefix("feed.").and_then(Format::parse);
+    let (Some(key), Some(format)) = (AuthorKey::parse(&key), format) else {
+        return Ok(app.cache.not_found().respond(&headers));
+    };
+    lazy(&app, Key::AuthorFeed(key, format), &headers).await
+}
+
+/// `/archive/{n}.{ext}`: a page of the main feed's archive (RFC 5005).
+async fn archive(
+    State(app): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some((number, format)) = cache::archive_file(&file) else {
+        return Ok(app.cache.not_found().respond(&headers));
+    };
+    lazy(&app, Key::Archive(number, format), &headers).await
 }
 
 async fn lazy(app: &AppState, key: Key, headers: &HeaderMap) -> Result<Response, AppError> {

@@ -7,7 +7,7 @@ use std::io::Write;
 use axum::body::Body;
 use axum::http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED, VARY,
+    LAST_MODIFIED, LINK, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -42,6 +42,8 @@ pub struct Representation {
     cache_control: HeaderValue,
     /// `None` for documents validated by their ETag only.
     last_modified: Option<HeaderValue>,
+    /// `Link` (a feed's hub and self URL).
+    links: Option<HeaderValue>,
     modified: Option<std::time::SystemTime>,
     /// ETag without quotes or suffix; every variant's ETag starts with it.
     tag: String,
@@ -88,6 +90,7 @@ impl Representation {
                     .expect("an HTTP date is a valid header value"),
             ),
             modified: Some(modified),
+            links: None,
             identity: Variant { body: body.into(), etag: etag("") },
             tag,
             gzip,
@@ -101,6 +104,12 @@ impl Representation {
     pub fn etag_only(mut self) -> Self {
         self.last_modified = None;
         self.modified = None;
+        self
+    }
+
+    /// Adds a `Link` header to every response (200 and 304).
+    pub fn with_links(mut self, links: HeaderValue) -> Self {
+        self.links = Some(links);
         self
     }
 
@@ -152,6 +161,9 @@ impl Representation {
             headers.insert(LAST_MODIFIED, last_modified.clone());
         }
         headers.insert(VARY, self.vary.clone());
+        if let Some(links) = &self.links {
+            headers.insert(LINK, links.clone());
+        }
         if !not_modified {
             headers.insert(CONTENT_TYPE, self.content_type.clone());
             match coding {

@@ -1,41 +1,77 @@
 //! Atom 1.0 (RFC 4287), built with `atom_syndication`.
 
+use std::collections::BTreeMap;
+
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
-use super::{authors, content_html, last_updated, visible, Format, Scope};
+use super::{authors, content_html, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
 use crate::article::Article;
 use crate::config::Channel;
 
 /// Renders an Atom feed of `articles` (newest first).
-pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8> {
+    let scope = &view.scope;
+    let format = Format::Atom;
+    let mut links: Vec<Link> = view
+        .links(channel, format)
+        .into_iter()
+        .map(|(rel, url, media_type)| link(rel, url.as_str(), media_type))
+        .collect();
+    links.push(link("alternate", scope.page_url(channel).as_str(), Some("text/html")));
+    links.push(link("license", channel.license_url.as_str(), None));
+    let namespaces = if view.is_archive() {
+        BTreeMap::from([("fh".to_owned(), FEED_HISTORY_NS.to_owned())])
+    } else {
+        BTreeMap::new()
+    };
     let feed = Feed {
-        // RFC 4287 §4.2.6: the feed id is the page it mirrors, which never changes.
+        // RFC 4287 §4.2.6: the feed id is the page it mirrors, which never
+        // changes; the archive pages are documents of the same feed (RFC 5005).
         id: scope.page_url(channel).into(),
         title: Text::plain(scope.title(channel)),
         subtitle: Some(Text::plain(channel.description.clone())),
         updated: last_updated(articles).fixed_offset(),
         authors: vec![person(&channel.author)],
-        links: vec![
-            link("self", scope.feed_url(channel, Format::Atom).as_str(), Some(Format::Atom.link_type())),
-            link("alternate", scope.page_url(channel).as_str(), Some("text/html")),
-            link("license", channel.license_url.as_str(), None),
-        ],
+        links,
         rights: Some(Text::plain(channel.rights.clone())).filter(|r| !r.value.is_empty()),
-        icon: channel.icon.as_ref().map(ToString::to_string),
+        // RFC 4287: the icon is small and square, the logo twice as wide as high.
+        icon: channel.favicon.as_ref().or(channel.icon.as_ref()).map(ToString::to_string),
+        logo: channel.logo.as_ref().map(ToString::to_string),
+        namespaces,
         generator: Some(Generator {
             value: "herald".to_owned(),
             uri: None,
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         }),
         lang: Some(channel.language.as_str().to_owned()),
-        entries: visible(articles).map(|article| entry(channel, article)).collect(),
+        entries: visible(articles).map(|article| entry(channel, view, article)).collect(),
         ..Default::default()
     };
     let config = WriteConfig { write_document_declaration: true, indent_size: Some(2) };
-    feed.write_with_config(Vec::new(), config).expect("writing XML to memory cannot fail")
+    let xml = feed.write_with_config(Vec::new(), config).expect("writing XML to memory cannot fail");
+    if view.is_archive() {
+        mark_archive(xml)
+    } else {
+        xml
+    }
 }
 
-fn entry(channel: &Channel, article: &Article) -> Entry {
+/// Inserts `<fh:archive/>` (RFC 5005 §4) before the first entry: RFC 4287
+/// allows extension elements of a feed only before its entries, and
+/// `atom_syndication` writes them after. A `<` in text is always escaped,
+/// so the first `<entry>` (or `</feed>`) is the element.
+fn mark_archive(xml: Vec<u8>) -> Vec<u8> {
+    const MARK: &[u8] = b"<fh:archive/>\n  ";
+    let find = |needle: &[u8]| xml.windows(needle.len()).position(|w| w == needle);
+    let Some(at) = find(b"<entry>").or_else(|| find(b"</feed>")) else { return xml };
+    let mut out = Vec::with_capacity(xml.len() + MARK.len());
+    out.extend_from_slice(&xml[..at]);
+    out.extend_from_slice(MARK);
+    out.extend_from_slice(&xml[at..]);
+    out
+}
+
+fn entry(channel: &Channel, view: &FeedView, article: &Article) -> Entry {
     // xml:lang is inherited from the feed; say it only where the article differs.
     let lang = (article.language != channel.language).then(|| article.language.as_str().to_owned());
     let mut links = vec![link("alternate", article.url.as_str(), Some("text/html"))];
@@ -54,7 +90,7 @@ fn entry(channel: &Channel, article: &Article) -> Entry {
         published: Some(article.published.fixed_offset()),
         authors: authors(channel, article).into_iter().map(person).collect(),
         summary: Some(Text { lang: lang.clone(), ..Text::plain(article.summary.clone()) }),
-        content: content_html(article).map(|html| Content {
+        content: content_html(article, view.content).map(|html| Content {
             value: Some(html),
             content_type: Some("html".to_owned()),
             lang,
@@ -82,10 +118,11 @@ fn link(rel: &str, href: &str, media_type: Option<&str>) -> Link {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{channel, full, retracted, teaser};
+    use super::super::{Content, Page, Scope};
     use super::*;
 
     fn render(articles: &[Article]) -> (String, Feed) {
-        let bytes = feed(&channel(), &Scope::All, articles);
+        let bytes = feed(&channel(), &FeedView::current(Scope::All, Content::Full), articles);
         let text = String::from_utf8(bytes).unwrap();
         let parsed = text.parse::<Feed>().unwrap();
         (text, parsed)
@@ -98,6 +135,31 @@ mod tests {
         assert_eq!(parsed.id(), "https://news.example.org/");
         assert_eq!(parsed.updated().to_rfc3339(), "2024-08-06T09:30:00+00:00");
         assert!(parsed.links().iter().any(|l| l.rel() == "self" && l.href() == "https://news.example.org/feed.atom"));
+        assert!(parsed.links().iter().any(|l| l.rel() == "hub" && l.href() == "https://news.example.org/websub"));
+        assert!(!text.contains("prev-archive") && !text.contains("fh:archive"), "{text}");
+    }
+
+    #[test]
+    fn an_archive_page_is_marked_and_linked_both_ways() {
+        let view = FeedView { scope: Scope::All, page: Page::Archive { number: 2, last: 3 }, content: Content::Full };
+        let text = String::from_utf8(feed(&channel(), &view, &[full()])).unwrap();
+        let parsed = text.parse::<Feed>().unwrap();
+        assert!(text.contains(r#"xmlns:fh="http://purl.org/syndication/history/1.0""#), "{text}");
+        assert!(text.contains("<fh:archive"), "{text}");
+        let href = |rel: &str| parsed.links().iter().find(|l| l.rel() == rel).map(|l| l.href().to_owned());
+        assert_eq!(href("self").unwrap(), "https://news.example.org/archive/2.atom");
+        assert_eq!(href("prev-archive").unwrap(), "https://news.example.org/archive/1.atom");
+        assert_eq!(href("next-archive").unwrap(), "https://news.example.org/archive/3.atom");
+        assert_eq!(href("current").unwrap(), "https://news.example.org/feed.atom");
+        assert_eq!(parsed.id(), "https://news.example.org/");
+    }
+
+    #[test]
+    fn a_summary_feed_carries_no_body() {
+        let view = FeedView::current(Scope::All, Content::Summary);
+        let parsed = String::from_utf8(feed(&channel(), &view, &[full()])).unwrap().parse::<Feed>().unwrap();
+        assert!(parsed.entries()[0].content().is_none());
+        assert!(parsed.entries()[0].summary().is_some());
     }
 
     #[test]

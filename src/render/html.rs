@@ -7,7 +7,7 @@
 use askama::Template;
 
 use super::{Format, Scope};
-use crate::article::Article;
+use crate::article::{Article, AuthorKey};
 use crate::config::{Account, Channel};
 
 /// A `<link rel="alternate">` to a feed.
@@ -40,6 +40,21 @@ pub struct Labels {
     pub license: &'static str,
     /// How to follow the account, before its handle.
     pub follow_hint: &'static str,
+    /// Before the list of a page's feeds.
+    pub feeds: &'static str,
+    /// The subscription page's title and links to it.
+    pub subscribe: &'static str,
+    /// Subscription page: heading and text on feed readers.
+    pub in_a_reader: (&'static str, &'static str),
+    /// Subscription page: WebSub.
+    pub websub: &'static str,
+    /// Subscription page: heading and text on e-mail.
+    pub by_email: (&'static str, &'static str),
+    /// Subscription page: heading, text, and the text before the
+    /// interaction URL, on Mastodon.
+    pub from_mastodon: (&'static str, &'static str, &'static str),
+    /// Placeholder for the reader's own server.
+    pub your_server: &'static str,
 }
 
 const FRENCH: Labels = Labels {
@@ -51,6 +66,25 @@ const FRENCH: Labels = Labels {
     gone: ("Article retiré", "Cet article a été retiré par la rédaction."),
     license: "Conditions de republication",
     follow_hint: "Pour suivre cette publication depuis Mastodon ou toute instance du fédivers, cherchez",
+    feeds: "Fils :",
+    subscribe: "S’abonner",
+    in_a_reader: (
+        "Dans un lecteur de flux",
+        "Copiez l’une de ces adresses dans votre lecteur (Feedly, Inoreader, NetNewsWire, Miniflux…) ; \
+         elles donnent les mêmes articles, dans trois formats. Le fichier OPML les contient toutes, \
+         avec les fils par thème et par auteur.",
+    ),
+    websub: "Les fils annoncent un hub WebSub : les lecteurs qui le gèrent reçoivent chaque article dès sa publication.",
+    by_email: (
+        "Par courriel",
+        "Ces services gratuits envoient chaque nouvel article par courriel à partir du fil (ils ne dépendent pas de nous) :",
+    ),
+    from_mastodon: (
+        "Depuis Mastodon et le fédivers",
+        "Cherchez ce compte dans votre instance et cliquez sur « Suivre » :",
+        "Ou ouvrez, en remplaçant le nom de votre instance :",
+    ),
+    your_server: "votre-instance.example",
 };
 
 const ENGLISH: Labels = Labels {
@@ -62,6 +96,21 @@ const ENGLISH: Labels = Labels {
     gone: ("Article retracted", "The newsroom has retracted this article."),
     license: "Republishing terms",
     follow_hint: "To follow this publication from Mastodon or any fediverse server, search your instance for",
+    feeds: "Feeds:",
+    subscribe: "Subscribe",
+    in_a_reader: (
+        "In a feed reader",
+        "Copy one of these addresses into your reader (Feedly, Inoreader, NetNewsWire, Miniflux…); they carry \
+         the same articles in three formats. The OPML file lists them all, with the feeds per tag and per author.",
+    ),
+    websub: "The feeds name a WebSub hub: readers that use it get each article the moment it is published.",
+    by_email: ("By e-mail", "These free services e-mail you each new article from the feed (they are not run by us):"),
+    from_mastodon: (
+        "From Mastodon and the fediverse",
+        "Search your server for this account and press “Follow”:",
+        "Or open, with your own server’s name:",
+    ),
+    your_server: "your-server.example",
 };
 
 fn labels(channel: &Channel) -> &'static Labels {
@@ -103,8 +152,23 @@ struct ArticlePage<'a> {
     labels: &'static Labels,
     feeds: Vec<FeedLink>,
     article: &'a Article,
-    byline: String,
+    /// Each byline, with its author page.
+    bylines: Vec<(&'a str, Option<String>)>,
     creator: String,
+}
+
+#[derive(Template)]
+#[template(path = "subscribe.html")]
+struct SubscribePage<'a> {
+    lang: &'a str,
+    channel: &'a Channel,
+    labels: &'static Labels,
+    feeds: Vec<FeedLink>,
+    account: &'a Account,
+    opml: String,
+    handle: String,
+    handle_uri: String,
+    email_services: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]
@@ -134,7 +198,8 @@ fn render(template: &impl Template) -> Vec<u8> {
     template.render().expect("rendering a compiled template to memory cannot fail").into_bytes()
 }
 
-/// The front page (`Scope::All`) or a tag page: the published articles, newest first.
+/// The front page (`Scope::All`), a tag page or an author page: the
+/// published articles, newest first, and the page's feeds.
 pub fn index(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
     render(&IndexPage {
         lang: channel.language.as_str(),
@@ -154,9 +219,35 @@ pub fn article(channel: &Channel, account: &Account, article: &Article) -> Vec<u
         channel,
         labels: labels(channel),
         feeds: feed_links(channel, &Scope::All),
-        byline: super::authors(channel, article).join(", "),
+        bylines: super::authors(channel, article)
+            .into_iter()
+            .map(|name| (name, AuthorKey::of(name).map(|key| channel.url(&format!("authors/{key}")).to_string())))
+            .collect(),
         creator: format!("@{}@{}", account.name, account.host),
         article,
+    })
+}
+
+/// `/subscribe`: how to follow the publication in a feed reader, by
+/// e-mail and from Mastodon, with every address ready to copy.
+pub fn subscribe(channel: &Channel, account: &Account) -> Vec<u8> {
+    let atom = Scope::All.feed_url(channel, Format::Atom);
+    let encoded =
+        |url: &str| percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let handle = format!("@{}@{}", account.name, account.host);
+    render(&SubscribePage {
+        lang: channel.language.as_str(),
+        channel,
+        labels: labels(channel),
+        feeds: feed_links(channel, &Scope::All),
+        account,
+        opml: channel.url("feeds.opml").into(),
+        handle_uri: encoded(&account.acct()),
+        handle,
+        email_services: vec![
+            ("Blogtrottr", format!("https://blogtrottr.com/?subscribe={}", encoded(atom.as_str()))),
+            ("FeedRabbit", format!("https://feedrabbit.com/subscriptions/new?url={}", encoded(atom.as_str()))),
+        ],
     })
 }
 
@@ -231,5 +322,35 @@ mod tests {
         assert!(page.contains(r#"<meta property="og:image" content="https://news.example.org/img/carte.jpg">"#));
         assert!(page.contains("un convoi &#60;tombe&#62;") || page.contains("un convoi &lt;tombe&gt;"), "{page}");
         assert!(page.contains(r#"href="https://news.example.org/tags/mali""#));
+        assert!(
+            page.contains(
+                r#"<a href="https://news.example.org/authors/la-r%C3%A9daction" rel="author">La rédaction</a>"#
+            ),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn the_subscribe_page_has_every_address_to_copy() {
+        let account = crate::config::Settings::load_with_env(None, Vec::new()).unwrap().account;
+        let page = String::from_utf8(subscribe(&channel(), &account)).unwrap();
+        for href in [
+            "https://news.example.org/feed.rss",
+            "https://news.example.org/feed.atom",
+            "https://news.example.org/feed.json",
+            "https://news.example.org/feeds.opml",
+            "@news@127.0.0.1:8080",
+            "https://blogtrottr.com/?subscribe=https%3A%2F%2Fnews%2Eexample%2Eorg%2Ffeed%2Eatom",
+        ] {
+            assert!(page.contains(&format!("value=\"{href}\"")) || page.contains(href), "{href}: {page}");
+        }
+    }
+
+    #[test]
+    fn an_author_page_lists_its_feeds() {
+        let scope = Scope::Author(AuthorKey::of("La rédaction").unwrap(), "La rédaction".into());
+        let page = String::from_utf8(index(&channel(), &scope, &[full()])).unwrap();
+        assert!(page.contains("https://news.example.org/authors/la-r%C3%A9daction/feed.atom"), "{page}");
+        assert!(page.contains(r#"<link rel="alternate" type="application/feed+json""#), "{page}");
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{authors, content_html, visible, Format, Scope};
+use super::{authors, content_html, hub_url, visible, FeedView, Format};
 use crate::article::Article;
 use crate::config::Channel;
 
@@ -16,10 +16,22 @@ struct JsonFeed<'a> {
     feed_url: String,
     description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     icon: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    favicon: Option<&'a str>,
     language: &'a str,
     authors: Vec<Author<'a>>,
+    hubs: Vec<Hub>,
     items: Vec<JsonItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -48,26 +60,34 @@ struct JsonItem<'a> {
     language: &'a str,
 }
 
-/// Renders a JSON Feed of `articles` (newest first).
-pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+/// Renders a JSON Feed of `articles` (newest first). JSON Feed has no
+/// archive marker: an archive page is a page of the feed, and `next_url`
+/// leads to the next older one (and from the subscription document to the
+/// newest archive page).
+pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8> {
+    let scope = &view.scope;
     let feed = JsonFeed {
         version: VERSION,
         title: scope.title(channel),
         home_page_url: scope.page_url(channel).into(),
+        // The feed's identity: the subscription document, also on archive pages.
         feed_url: scope.feed_url(channel, Format::Json).into(),
         description: &channel.description,
+        next_url: view.prev_archive(channel, Format::Json).map(Into::into),
         icon: channel.icon.as_ref().map(url::Url::as_str),
+        favicon: channel.favicon.as_ref().map(url::Url::as_str),
         language: channel.language.as_str(),
         authors: vec![Author { name: &channel.author }],
-        items: visible(articles).map(|article| item(channel, article)).collect(),
+        hubs: vec![Hub { kind: "WebSub", url: hub_url(channel).into() }],
+        items: visible(articles).map(|article| item(channel, view, article)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&feed).expect("serializing to memory cannot fail");
     bytes.push(b'\n');
     bytes
 }
 
-fn item<'a>(channel: &'a Channel, article: &'a Article) -> JsonItem<'a> {
-    let content_html = content_html(article);
+fn item<'a>(channel: &'a Channel, view: &FeedView, article: &'a Article) -> JsonItem<'a> {
+    let content_html = content_html(article, view.content);
     JsonItem {
         id: article.id.as_str(),
         url: article.url.as_str(),
@@ -89,15 +109,18 @@ mod tests {
     use serde_json::Value;
 
     use super::super::fixtures::{channel, full, retracted, teaser};
+    use super::super::{Content, Page, Scope};
     use super::*;
 
     #[test]
     fn items_follow_json_feed_1_1() {
-        let bytes = feed(&channel(), &Scope::All, &[full(), teaser(), retracted()]);
+        let bytes = feed(&channel(), &FeedView::current(Scope::All, Content::Full), &[full(), teaser(), retracted()]);
         let json: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["version"], VERSION);
         assert_eq!(json["feed_url"], "https://news.example.org/feed.json");
         assert_eq!(json["language"], "fr");
+        assert_eq!(json["hubs"], serde_json::json!([{ "type": "WebSub", "url": "https://news.example.org/websub" }]));
+        assert!(json.get("next_url").is_none());
         let items = json["items"].as_array().unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0]["id"], "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8");
@@ -114,9 +137,21 @@ mod tests {
     #[test]
     fn a_tag_feed_has_its_own_title_and_urls() {
         let scope = Scope::Tag(crate::article::Tag::parse("mali").unwrap());
-        let json: Value = serde_json::from_slice(&feed(&channel(), &scope, &[full()])).unwrap();
+        let json: Value =
+            serde_json::from_slice(&feed(&channel(), &FeedView::current(scope, Content::Full), &[full()])).unwrap();
         assert_eq!(json["feed_url"], "https://news.example.org/tags/mali/feed.json");
         assert_eq!(json["home_page_url"], "https://news.example.org/tags/mali");
         assert!(json["title"].as_str().unwrap().ends_with("#mali"));
+    }
+
+    #[test]
+    fn pages_chain_to_older_pages_through_next_url() {
+        let current = FeedView { scope: Scope::All, page: Page::Current { archives: 4 }, content: Content::Full };
+        let json: Value = serde_json::from_slice(&feed(&channel(), &current, &[full()])).unwrap();
+        assert_eq!(json["next_url"], "https://news.example.org/archive/4.json");
+        let oldest = FeedView { page: Page::Archive { number: 1, last: 4 }, ..current };
+        let json: Value = serde_json::from_slice(&feed(&channel(), &oldest, &[full()])).unwrap();
+        assert!(json.get("next_url").is_none());
+        assert_eq!(json["feed_url"], "https://news.example.org/feed.json");
     }
 }

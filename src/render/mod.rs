@@ -10,23 +10,140 @@ mod escape;
 pub mod html;
 pub mod json;
 pub mod note;
+pub mod opml;
 pub mod rss;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
 pub use self::escape::escape;
-use crate::article::{Article, Tag};
+use crate::article::{Article, AuthorKey, Tag};
 use crate::config::Channel;
 
-/// Which articles a feed holds: all of them, or those with one tag.
+/// Which articles a feed holds: all of them, those with one tag, or those
+/// by one author.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// The main feeds.
     All,
     /// `/tags/{tag}/feed.*`.
     Tag(Tag),
+    /// `/authors/{key}/feed.*`, with the byline as written.
+    Author(AuthorKey, String),
 }
+
+/// Which document of a feed's history (RFC 5005): the subscription
+/// document, or one archive page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Page {
+    /// The subscription document: the newest articles, and a
+    /// `prev-archive` link to the newest archive page when there is one.
+    Current {
+        /// Complete archive pages behind it.
+        archives: usize,
+    },
+    /// `/archive/{number}.*`: one complete, fixed page of older articles
+    /// (1 is the oldest), marked `fh:archive`.
+    Archive {
+        /// This page.
+        number: usize,
+        /// The newest complete page.
+        last: usize,
+    },
+}
+
+/// What each item carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Content {
+    /// The whole body (teasers have none).
+    Full,
+    /// Title, summary and link only: readers open the page for the rest.
+    Summary,
+}
+
+/// One feed document: whose articles, which page of its history, and
+/// whether items carry full text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedView {
+    /// Whose articles.
+    pub scope: Scope,
+    /// Which page.
+    pub page: Page,
+    /// Full text or summaries.
+    pub content: Content,
+}
+
+impl FeedView {
+    /// The subscription document of `scope` (with no archive behind it).
+    pub fn current(scope: Scope, content: Content) -> Self {
+        Self { scope, page: Page::Current { archives: 0 }, content }
+    }
+
+    /// The URL of this document in `format` (`rel="self"`).
+    pub fn self_url(&self, channel: &Channel, format: Format) -> Url {
+        match self.page {
+            Page::Current { .. } => self.scope.feed_url(channel, format),
+            Page::Archive { number, .. } => archive_url(channel, number, format),
+        }
+    }
+
+    /// The next older document of the history (`prev-archive`; JSON Feed's `next_url`).
+    pub fn prev_archive(&self, channel: &Channel, format: Format) -> Option<Url> {
+        match self.page {
+            Page::Current { archives } => (archives > 0).then(|| archive_url(channel, archives, format)),
+            Page::Archive { number, .. } => (number > 1).then(|| archive_url(channel, number - 1, format)),
+        }
+    }
+
+    /// The next newer archive page (`next-archive`), for an archive page.
+    pub fn next_archive(&self, channel: &Channel, format: Format) -> Option<Url> {
+        match self.page {
+            Page::Archive { number, last } if number < last => Some(archive_url(channel, number + 1, format)),
+            _ => None,
+        }
+    }
+
+    /// The subscription document an archive page belongs to (`current`).
+    pub fn current_url(&self, channel: &Channel, format: Format) -> Option<Url> {
+        matches!(self.page, Page::Archive { .. }).then(|| self.scope.feed_url(channel, format))
+    }
+
+    /// The links of the document in `format` as (rel, URL, media type):
+    /// `self`, `hub`, then those of its history (`current`,
+    /// `prev-archive`, `next-archive`) that exist.
+    pub fn links(&self, channel: &Channel, format: Format) -> Vec<(&'static str, Url, Option<&'static str>)> {
+        let mut links = vec![("self", self.self_url(channel, format), Some(format.link_type()))];
+        links.push(("hub", hub_url(channel), None));
+        for (rel, url) in [
+            ("current", self.current_url(channel, format)),
+            ("prev-archive", self.prev_archive(channel, format)),
+            ("next-archive", self.next_archive(channel, format)),
+        ] {
+            if let Some(url) = url {
+                links.push((rel, url, Some(format.link_type())));
+            }
+        }
+        links
+    }
+
+    /// Whether this is an archive page (`fh:archive`).
+    pub fn is_archive(&self) -> bool {
+        matches!(self.page, Page::Archive { .. })
+    }
+}
+
+/// `{base}archive/{number}.{ext}`: a page of the main feed's archive.
+pub fn archive_url(channel: &Channel, number: usize, format: Format) -> Url {
+    channel.url(&format!("archive/{number}.{}", format.extension()))
+}
+
+/// The WebSub hub every feed names: herald itself, `{base}websub`.
+pub fn hub_url(channel: &Channel) -> Url {
+    channel.url("websub")
+}
+
+/// The RFC 5005 feed-history namespace, whose `fh:archive` marks archive pages.
+pub const FEED_HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
 /// A feed format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,11 +203,11 @@ impl Format {
 }
 
 /// Renders `articles` in `format`.
-pub fn feed(format: Format, channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+pub fn feed(format: Format, channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8> {
     match format {
-        Format::Rss => rss::feed(channel, scope, articles),
-        Format::Atom => atom::feed(channel, scope, articles),
-        Format::Json => json::feed(channel, scope, articles),
+        Format::Rss => rss::feed(channel, view, articles),
+        Format::Atom => atom::feed(channel, view, articles),
+        Format::Json => json::feed(channel, view, articles),
     }
 }
 
@@ -100,6 +217,7 @@ impl Scope {
         match self {
             Scope::All => channel.title.clone(),
             Scope::Tag(tag) => format!("{} — #{tag}", channel.title),
+            Scope::Author(_, name) => format!("{} — {name}", channel.title),
         }
     }
 
@@ -108,6 +226,7 @@ impl Scope {
         match self {
             Scope::All => channel.url(&format!("feed.{}", format.extension())),
             Scope::Tag(tag) => channel.url(&format!("tags/{tag}/feed.{}", format.extension())),
+            Scope::Author(key, _) => channel.url(&format!("authors/{key}/feed.{}", format.extension())),
         }
     }
 
@@ -116,6 +235,7 @@ impl Scope {
         match self {
             Scope::All => channel.base_url.clone(),
             Scope::Tag(tag) => channel.url(&format!("tags/{tag}")),
+            Scope::Author(key, _) => channel.url(&format!("authors/{key}")),
         }
     }
 }
@@ -142,8 +262,11 @@ fn authors<'a>(channel: &'a Channel, article: &'a Article) -> Vec<&'a str> {
 
 /// The full HTML content of an article for feeds: the lead image first (not
 /// every reader shows `media:content` or enclosures), then the body. `None`
-/// for a teaser.
-fn content_html(article: &Article) -> Option<String> {
+/// for a teaser, and in a summary-only feed.
+fn content_html(article: &Article, content: Content) -> Option<String> {
+    if content == Content::Summary {
+        return None;
+    }
     let body = article.body_html.as_deref()?;
     let mut html = String::with_capacity(body.len() + 256);
     if let Some(image) = &article.image {
@@ -273,11 +396,12 @@ mod properties {
             let titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
             let summaries: Vec<&str> = articles.iter().map(|a| a.summary.as_str()).collect();
 
-            let rss = ::rss::Channel::read_from(&feed(Format::Rss, &channel, &Scope::All, &articles)[..]).unwrap();
+            let view = FeedView::current(Scope::All, Content::Full);
+            let rss = ::rss::Channel::read_from(&feed(Format::Rss, &channel, &view, &articles)[..]).unwrap();
             prop_assert_eq!(rss.items().iter().map(|i| i.guid().unwrap().value()).collect::<Vec<_>>(), ids.clone());
             prop_assert_eq!(rss.items().iter().map(|i| i.title().unwrap()).collect::<Vec<_>>(), titles.clone());
 
-            let atom_bytes = feed(Format::Atom, &channel, &Scope::All, &articles);
+            let atom_bytes = feed(Format::Atom, &channel, &view, &articles);
             let atom = ::atom_syndication::Feed::read_from(&atom_bytes[..]).unwrap();
             prop_assert_eq!(atom.entries().iter().map(|e| e.id()).collect::<Vec<_>>(), ids.clone());
             prop_assert_eq!(atom.entries().iter().map(|e| e.title().value.as_str()).collect::<Vec<_>>(), titles.clone());
@@ -286,7 +410,7 @@ mod properties {
                 summaries.clone()
             );
 
-            let json: serde_json::Value = serde_json::from_slice(&feed(Format::Json, &channel, &Scope::All, &articles)).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&feed(Format::Json, &channel, &view, &articles)).unwrap();
             let items = json["items"].as_array().unwrap();
             prop_assert_eq!(items.iter().map(|i| i["id"].as_str().unwrap()).collect::<Vec<_>>(), ids);
             prop_assert_eq!(items.iter().map(|i| i["title"].as_str().unwrap()).collect::<Vec<_>>(), titles);

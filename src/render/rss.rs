@@ -8,7 +8,7 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::extension::Extension;
 use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item};
 
-use super::{authors, content_html, last_updated, visible, Format, Scope};
+use super::{authors, content_html, last_updated, visible, FeedView, Format, FEED_HISTORY_NS};
 use crate::article::{Article, Image};
 use crate::config::Channel;
 use crate::render::escape;
@@ -16,9 +16,27 @@ use crate::render::escape;
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 
 /// Renders an RSS 2.0 feed of `articles` (newest first).
-pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
+pub fn feed(channel: &Channel, view: &FeedView, articles: &[Article]) -> Vec<u8> {
+    let scope = &view.scope;
+    let format = Format::Rss;
     let mut namespaces = BTreeMap::new();
     namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
+    let links = view
+        .links(channel, format)
+        .into_iter()
+        .map(|(rel, url, media_type)| Link {
+            href: url.into(),
+            rel: rel.to_owned(),
+            mime_type: media_type.map(str::to_owned),
+            ..Default::default()
+        })
+        .collect();
+    let mut extensions = BTreeMap::new();
+    if view.is_archive() {
+        namespaces.insert("fh".to_owned(), FEED_HISTORY_NS.to_owned());
+        let archive = Extension { name: "fh:archive".to_owned(), ..Default::default() };
+        extensions.insert("fh".to_owned(), BTreeMap::from([("archive".to_owned(), vec![archive])]));
+    }
     let rss = RssChannel {
         title: scope.title(channel),
         link: scope.page_url(channel).into(),
@@ -28,28 +46,23 @@ pub fn feed(channel: &Channel, scope: &Scope, articles: &[Article]) -> Vec<u8> {
         last_build_date: Some(last_updated(articles).to_rfc2822()),
         generator: Some(concat!("herald ", env!("CARGO_PKG_VERSION")).to_owned()),
         docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
-        image: channel.icon.as_ref().map(|icon| rss::Image {
+        // RSS images are at most 144 pixels wide: the wide logo, else the icon.
+        image: channel.logo.as_ref().or(channel.icon.as_ref()).map(|icon| rss::Image {
             url: icon.to_string(),
             title: scope.title(channel),
             link: scope.page_url(channel).into(),
             ..Default::default()
         }),
-        atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                href: scope.feed_url(channel, Format::Rss).into(),
-                rel: "self".to_owned(),
-                mime_type: Some(Format::Rss.link_type().to_owned()),
-                ..Default::default()
-            }],
-        }),
-        items: visible(articles).map(|article| item(channel, article)).collect(),
+        atom_ext: Some(AtomExtension { links }),
+        items: visible(articles).map(|article| item(channel, view, article)).collect(),
         namespaces,
+        extensions,
         ..Default::default()
     };
     rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing XML to memory cannot fail")
 }
 
-fn item(channel: &Channel, article: &Article) -> Item {
+fn item(channel: &Channel, view: &FeedView, article: &Article) -> Item {
     let mut extensions = BTreeMap::new();
     if let Some(image) = &article.image {
         let mut media = BTreeMap::new();
@@ -64,7 +77,7 @@ fn item(channel: &Channel, article: &Article) -> Item {
         guid: Some(Guid { value: article.id.to_string(), permalink: false }),
         pub_date: Some(article.published.to_rfc2822()),
         categories: article.tags.iter().map(|tag| Category { name: tag.to_string(), domain: None }).collect(),
-        content: content_html(article),
+        content: content_html(article, view.content),
         enclosure: article.image.as_ref().map(|image| Enclosure {
             url: image.url.to_string(),
             // RSS requires a length; 0 is the conventional "unknown".
@@ -110,10 +123,11 @@ fn media_content(image: &Image) -> Extension {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{channel, full, retracted, teaser};
+    use super::super::{Content, Page, Scope};
     use super::*;
 
     fn render(articles: &[Article]) -> rss::Channel {
-        let bytes = feed(&channel(), &Scope::All, articles);
+        let bytes = feed(&channel(), &FeedView::current(Scope::All, Content::Full), articles);
         rss::Channel::read_from(bytes.as_slice()).unwrap()
     }
 
@@ -153,6 +167,24 @@ mod tests {
         assert_eq!(parsed.items()[0].content(), None);
         assert_eq!(parsed.items()[1].description(), Some("Le 27 juillet, un convoi &lt;tombe&gt; dans une embuscade."));
         assert_eq!(parsed.items()[0].dublin_core_ext().unwrap().creators(), ["La rédaction"]);
+    }
+
+    #[test]
+    fn an_archive_page_links_its_neighbours_and_the_hub() {
+        let view = FeedView { scope: Scope::All, page: Page::Archive { number: 1, last: 2 }, content: Content::Full };
+        let text = String::from_utf8(feed(&channel(), &view, &[full()])).unwrap();
+        let parsed = rss::Channel::read_from(text.as_bytes()).unwrap();
+        let rels: Vec<(&str, &str)> = parsed.atom_ext().unwrap().links().iter().map(|l| (l.rel(), l.href())).collect();
+        assert_eq!(
+            rels,
+            [
+                ("self", "https://news.example.org/archive/1.rss"),
+                ("hub", "https://news.example.org/websub"),
+                ("current", "https://news.example.org/feed.rss"),
+                ("next-archive", "https://news.example.org/archive/2.rss"),
+            ]
+        );
+        assert!(text.contains("<fh:archive"), "{text}");
     }
 
     #[test]

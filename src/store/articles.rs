@@ -1,8 +1,8 @@
-//! The `articles`, `article_tags` and `article_revisions` tables.
+//! The `articles`, `article_tags`, `article_authors` and `article_revisions` tables.
 
 use super::deliveries::Outgoing;
 use super::{int_param, on_pool, on_tx, Event, Store, Time, Tx};
-use crate::article::{Article, ArticleId, Slug, State, Tag};
+use crate::article::{Article, ArticleId, AuthorKey, Slug, State, Tag};
 use crate::error::StoreError;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
@@ -78,6 +78,13 @@ impl ArticleRow {
     fn decode(self) -> Result<Article, StoreError> {
         serde_json::from_str(&self.data).map_err(|e| StoreError::Corrupt { id: self.id, message: e.to_string() })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct SliceRow {
+    id: String,
+    data: String,
+    changed_at: Time,
 }
 
 #[derive(sqlx::FromRow)]
@@ -159,6 +166,133 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// The newest published articles by the author whose key is `key`,
+    /// newest first. `byline` is the channel author's key: articles that
+    /// name no author are theirs.
+    #[tracing::instrument(skip(self), fields(author = %key), err)]
+    pub async fn latest_published_by(
+        &self,
+        key: &AuthorKey,
+        byline: Option<&AuthorKey>,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let also_unsigned = if byline == Some(key) { "" } else { key.as_str() };
+        articles(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.id, a.data FROM articles a WHERE a.state = 'published' AND a.id IN \
+                 (SELECT article_id FROM article_authors WHERE author_key = $1 OR author_key = $2) \
+                 ORDER BY a.published DESC, a.id DESC LIMIT $3",
+            )
+            .bind(key.as_str())
+            .bind(also_unsigned)
+            .bind(int_param(limit))
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Every author of a published article: key and byline as written
+    /// (the first in alphabetical order when bylines differ only in case
+    /// or punctuation), by key. Articles that name none count for
+    /// `byline`, the channel's author.
+    pub async fn authors(&self, byline: &str) -> Result<Vec<(AuthorKey, String)>, StoreError> {
+        let rows: Vec<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT w.author_key, MIN(w.name) FROM article_authors w JOIN articles a ON a.id = w.article_id \
+                 WHERE a.state = 'published' GROUP BY w.author_key ORDER BY w.author_key",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let mut authors: std::collections::BTreeMap<AuthorKey, String> = std::collections::BTreeMap::new();
+        for (key, name) in rows {
+            let (key, name) = if key.is_empty() {
+                let Some(key) = AuthorKey::of(byline) else { continue };
+                (key, byline.to_owned())
+            } else {
+                let Some(key) = AuthorKey::parse(&key) else { continue };
+                (key, name)
+            };
+            authors.entry(key).or_insert(name);
+        }
+        Ok(authors.into_iter().collect())
+    }
+
+    /// Every tag of a published article, in order.
+    pub async fn tags(&self) -> Result<Vec<Tag>, StoreError> {
+        let rows: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT t.tag FROM article_tags t JOIN articles a ON a.id = t.article_id \
+                 WHERE a.state = 'published' ORDER BY t.tag",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().filter_map(|t| Tag::parse(&t).ok()).collect())
+    }
+
+    /// Number of articles ever stored, published or retracted: the archive
+    /// pages are slices of them, so that a retraction empties a slot of its
+    /// page instead of moving every later article to another page.
+    pub async fn archived_count(&self) -> Result<i64, StoreError> {
+        self.count("SELECT COUNT(*) AS n FROM articles").await
+    }
+
+    /// The articles of one archive slice, oldest first by publication (the
+    /// retracted ones too: renderers leave them out), and when the last of
+    /// them was written (a retraction leaves `updated` as it was).
+    pub async fn archive_slice(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Article>, Option<DateTime<Utc>>), StoreError> {
+        let rows: Vec<SliceRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, data, changed_at FROM articles ORDER BY published, id LIMIT $1 OFFSET $2")
+                .bind(int_param(limit))
+                .bind(int_param(offset))
+                .fetch_all(pool)
+                .await?
+        });
+        let changed = rows.iter().map(|r| r.changed_at.0).max();
+        let rows = rows.into_iter().map(|r| ArticleRow { id: r.id, data: r.data }).collect();
+        Ok((articles(rows)?, changed))
+    }
+
+    /// Adds the `article_authors` rows of articles stored before that table
+    /// existed (run at connect; a no-op once every article has its rows).
+    pub(super) async fn backfill_authors(&self) -> Result<usize, StoreError> {
+        let rows: Vec<ArticleRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, data FROM articles WHERE NOT EXISTS \
+                 (SELECT 1 FROM article_authors w WHERE w.article_id = articles.id)",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let articles = articles(rows)?;
+        let mut tx = self.begin().await?;
+        for article in &articles {
+            for (key, name) in bylines(article) {
+                on_tx!(&mut tx, conn => {
+                    sqlx::query(
+                        "INSERT INTO article_authors (article_id, author_key, name) VALUES ($1, $2, $3) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(article.id.as_str())
+                    .bind(key.as_str())
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(articles.len())
     }
 
     /// The article with this slug, published or retracted.
@@ -460,6 +594,21 @@ async fn write_article(
                 .execute(&mut *conn)
                 .await?;
         }
+        sqlx::query("DELETE FROM article_authors WHERE article_id = $1")
+            .bind(article.id.as_str())
+            .execute(&mut *conn)
+            .await?;
+        for (key, name) in bylines(article) {
+            sqlx::query(
+                "INSERT INTO article_authors (article_id, author_key, name) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(article.id.as_str())
+            .bind(key)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO article_revisions (article_id, revision, state, data, source, recorded_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -474,6 +623,21 @@ async fn write_article(
         .await?;
     });
     Ok(())
+}
+
+/// The `article_authors` rows of an article: each byline's key and name,
+/// or one row with an empty key when it names none (the channel's author).
+fn bylines(article: &Article) -> Vec<(String, &str)> {
+    let rows: Vec<(String, &str)> = article
+        .authors
+        .iter()
+        .filter_map(|name| AuthorKey::of(name).map(|key| (key.as_str().to_owned(), name.as_str())))
+        .collect();
+    if rows.is_empty() {
+        vec![(String::new(), "")]
+    } else {
+        rows
+    }
 }
 
 fn fingerprint(article: &Article) -> String {

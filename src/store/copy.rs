@@ -63,6 +63,12 @@ pub const TABLES: &[TableSpec] = &[
         identity: None,
     },
     TableSpec {
+        name: "article_authors",
+        columns: &[("article_id", Text), ("author_key", Text), ("name", Text)],
+        key: "author_key, article_id",
+        identity: None,
+    },
+    TableSpec {
         name: "article_revisions",
         columns: &[
             ("article_id", Text),

@@ -174,11 +174,16 @@ impl Store {
     /// anything else SQLite.
     #[tracing::instrument(skip_all, fields(url = %redact(&settings.url)), err)]
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        if is_postgres_url(&settings.url) {
-            Self::connect_postgres(&settings.url, settings.max_connections).await
+        let store = if is_postgres_url(&settings.url) {
+            Self::connect_postgres(&settings.url, settings.max_connections).await?
         } else {
-            Self::connect_sqlite(&settings.url).await
+            Self::connect_sqlite(&settings.url).await?
+        };
+        let backfilled = store.backfill_authors().await?;
+        if backfilled > 0 {
+            tracing::info!(articles = backfilled, "bylines indexed for the author feeds");
         }
+        Ok(store)
     }
 
     async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {

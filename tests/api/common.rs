@@ -120,6 +120,8 @@ pub struct Setup {
     pub database_url: Option<String>,
     /// The base URL (default `BASE_URL`, or the reachable one).
     pub base_url: Option<String>,
+    /// More settings, as `HERALD_*` environment variables (for the server).
+    pub env: Vec<(String, String)>,
 }
 
 /// `reachable`: serve on a fixed loopback port with `http://{host}:{port}/`
@@ -130,7 +132,7 @@ async fn spawn(extra: bool, watch: bool, reachable: Option<&str>) -> TestApp {
 
 /// Starts an instance as `setup` says.
 pub async fn spawn_with(setup: Setup) -> TestApp {
-    let Setup { extra, watch, reachable, database_url, base_url: given_base_url } = setup;
+    let Setup { extra, watch, reachable, database_url, base_url: given_base_url, env: more } = setup;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let content_dir = copy_content(dir.path(), extra);
@@ -155,6 +157,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         env.push(("HERALD_SERVER__BIND".into(), format!("127.0.0.1:{port}")));
         env.push(("HERALD_SERVER__BASE_URL".into(), base_url.clone()));
     }
+    env.extend(more);
     let config_file = dir.path().join("herald.toml");
     std::fs::write(&config_file, config_toml(dir.path(), &base_url, &database_url)).unwrap();
     let settings = Settings::load_with_env(None, env).unwrap();

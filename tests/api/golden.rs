@@ -4,7 +4,7 @@
 
 use herald::config::Settings;
 use herald::content::load_dir;
-use herald::render::{self, Format, Scope};
+use herald::render::{self, Content, FeedView, Format, Scope};
 use pretty_assertions::assert_eq;
 
 use crate::common::{repo, BASE_URL};
@@ -20,7 +20,9 @@ fn golden_feeds_of_the_sample_publication() {
 
     let bless = std::env::var_os("HERALD_BLESS").is_some();
     for format in Format::ALL {
-        let actual = String::from_utf8(render::feed(format, &channel, &Scope::All, &articles)).unwrap();
+        let actual =
+            String::from_utf8(render::feed(format, &channel, &FeedView::current(Scope::All, Content::Full), &articles))
+                .unwrap();
         let path = repo().join(format!("tests/golden/feed.{}", format.extension()));
         if bless {
             std::fs::write(&path, &actual).unwrap();

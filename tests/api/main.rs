@@ -12,6 +12,7 @@ mod deploy;
 mod federation;
 mod feeds;
 mod golden;
+mod history;
 mod import;
 mod inbox;
 mod instances;

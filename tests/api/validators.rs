@@ -4,15 +4,32 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{repo, spawn_app_with, tool};
+use crate::common::{repo, spawn_with, tool, Setup};
 
-/// Writes the served feeds (sample publication plus the image fixture) to files.
+/// Every kind of feed: main, archive page, tag, author.
+const FEEDS: [&str; 12] = [
+    "/feed.rss",
+    "/feed.atom",
+    "/feed.json",
+    "/archive/1.rss",
+    "/archive/1.atom",
+    "/archive/1.json",
+    "/tags/mali/feed.rss",
+    "/tags/mali/feed.atom",
+    "/tags/mali/feed.json",
+    "/authors/test-desk/feed.rss",
+    "/authors/test-desk/feed.atom",
+    "/authors/test-desk/feed.json",
+];
+
+/// Writes the served feeds (sample publication plus the image fixture,
+/// two items per feed so that there are archive pages) to files.
 async fn served_feeds(dir: &Path) -> Vec<std::path::PathBuf> {
-    let app = spawn_app_with(true, false).await;
+    let app =
+        spawn_with(Setup { extra: true, env: vec![("HERALD_FEEDS__ITEMS".into(), "2".into())], ..Setup::default() })
+            .await;
     let mut files = Vec::new();
-    for path in
-        ["/feed.rss", "/feed.atom", "/feed.json", "/tags/mali/feed.rss", "/tags/mali/feed.atom", "/tags/mali/feed.json"]
-    {
+    for path in FEEDS {
         let name = path.trim_start_matches('/').replace('/', "_");
         let file = dir.join(name);
         std::fs::write(&file, app.text(path).await).unwrap();
@@ -36,7 +53,7 @@ async fn feedparser_and_the_json_feed_schema_accept_every_feed() {
         return;
     }
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 6, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), FEEDS.len(), "{stdout}");
     assert!(stdout.contains("version rss20"), "{stdout}");
     assert!(stdout.contains("version atom10"), "{stdout}");
 }

@@ -2,14 +2,14 @@
 //! nothing, foreign feeds are adapted with every change reported, archive
 //! chains are followed over HTTP, and private addresses stay refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use pretty_assertions::assert_eq;
 
-use crate::common::{herald_awaited, herald_in, repo, spawn_app_with, BASE_URL};
+use crate::common::{herald_awaited, herald_in, repo, spawn_app_with, spawn_with, Setup, BASE_URL};
 
 /// A publication with no server: a configuration, a database file and a
 /// content directory in a temporary directory.
@@ -295,4 +295,41 @@ fn a_missing_file_is_an_error_that_names_it() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nowhere.xml: no such file, and not an http(s) URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn herald_archives_are_imported_whole_from_a_running_herald() {
+    // Arrange: a herald reachable at its base URL, 10 items per page, 45 + 4 articles: 4 archive pages.
+    let app = spawn_with(Setup {
+        reachable: Some("127.0.0.1".to_owned()),
+        env: vec![("HERALD_FEEDS__ITEMS".to_owned(), "10".to_owned())],
+        ..Setup::default()
+    })
+    .await;
+    crate::history::publish_generated(&app, 45).await;
+    app.await_body("/feed.atom", |b| b.contains("prev-archive")).await;
+    let published: BTreeSet<String> = (0..45)
+        .map(|i| format!("urn:uuid:00000000-0000-4000-8000-{i:012}"))
+        .chain(items(&std::fs::read_to_string(repo().join("tests/golden/feed.atom")).unwrap()).into_iter().map(|i| i.0))
+        .collect();
+    assert_eq!(published.len(), 49);
+    for ext in ["atom", "rss", "json"] {
+        let site = Site::new(true);
+
+        // Act
+        let report = site.ok(&["import", &format!("{}/feed.{ext}", app.address)]).await;
+
+        // Assert: every article once, from every page of the chain.
+        assert!(report.contains(&format!("page 5: {}/archive/1.{ext}", app.address)), "{report}");
+        assert!(report.contains("imported 49 into"), "{report}");
+        let ids: BTreeSet<String> = site
+            .files()
+            .values()
+            .map(|text| {
+                let text = String::from_utf8_lossy(text);
+                herald::content::peek_id_and_slug(&text).0.unwrap()
+            })
+            .collect();
+        assert_eq!(ids, published, "{ext}");
+    }
 }

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use url::Url;
 
 use crate::article::ArticleId;
-use crate::config::Settings;
+use crate::config::{Channel, Settings};
 use crate::content;
 use crate::federation::client::DocumentClient;
 use crate::import::{self, Page};
@@ -33,7 +33,7 @@ pub async fn run(settings: &Settings, source: &str, dir: &Path) -> anyhow::Resul
     let start = location(source)?;
     let client = DocumentClient::new(settings.delivery.allow_private_addresses).context("building the HTTP client")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut existing = Existing::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let existing = Existing::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut report = Report { dir: dir.to_owned(), ..Report::default() };
 
     let pages = read_pages(&client, start, &mut report).await?;
@@ -46,11 +46,11 @@ pub async fn run(settings: &Settings, source: &str, dir: &Path) -> anyhow::Resul
             .progress_chars("=> "),
     );
     bar.set_message("importing");
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut target = Target { channel: &settings.channel, dir, existing, seen: HashMap::new() };
     for (p, page) in pages.iter().enumerate() {
         for (i, item) in page.entries.iter().enumerate() {
             let label = entry_label(pages.len(), p, i, &item.entry.id);
-            import_entry(settings, dir, page, item, &label, &mut existing, &mut seen, &mut report);
+            target.import(page, item, &label, &mut report);
             bar.inc(1);
         }
     }
@@ -146,44 +146,45 @@ fn entry_label(pages: usize, page: usize, index: usize, guid: &str) -> String {
     label
 }
 
-/// Maps one entry and writes its file, unless it was imported before.
-#[allow(clippy::too_many_arguments)]
-fn import_entry(
-    settings: &Settings,
-    dir: &Path,
-    page: &Page,
-    item: &import::PageEntry,
-    label: &str,
-    existing: &mut Existing,
-    seen: &mut HashMap<String, String>,
-    report: &mut Report,
-) {
-    let mut mapped = match import::map_entry(item, page) {
-        Ok(mapped) => mapped,
-        Err(why) => return report.skipped.push(format!("{label}: {why}")),
-    };
-    let id = mapped.front.id.as_str().to_owned();
-    if let Some(first) = seen.get(&id) {
-        return report.skipped.push(format!("{label}: the same id as {first}, which was kept"));
+/// Where entries go: the directory, what it holds, and the ids met so far.
+struct Target<'a> {
+    channel: &'a Channel,
+    dir: &'a Path,
+    existing: Existing,
+    /// Ids met in this import, and the entry each was first met as.
+    seen: HashMap<String, String>,
+}
+
+impl Target<'_> {
+    /// Maps one entry and writes its file, unless it was imported before.
+    fn import(&mut self, page: &Page, item: &import::PageEntry, label: &str, report: &mut Report) {
+        let mut mapped = match import::map_entry(item, page) {
+            Ok(mapped) => mapped,
+            Err(why) => return report.skipped.push(format!("{label}: {why}")),
+        };
+        let id = mapped.front.id.as_str().to_owned();
+        if let Some(first) = self.seen.get(&id) {
+            return report.skipped.push(format!("{label}: the same id as {first}, which was kept"));
+        }
+        self.seen.insert(id.clone(), label.to_owned());
+        if let Some(path) = self.existing.ids.get(&id) {
+            return report.already.push(format!("{label}: already imported as {}", path.display()));
+        }
+        mapped.front.slug = import::unique_slug(&mapped.front.slug, &self.existing.slugs);
+        let path = self.dir.join(format!("{}.md", mapped.front.slug));
+        let text = mapped.to_file();
+        if let Err(errors) = content::parse_article(&path, &text, self.channel) {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return report.skipped.push(format!("{label}: the file would not be valid: {}", errors.join("; ")));
+        }
+        if let Err(error) = write_new(self.dir, &path, &text) {
+            return report.skipped.push(format!("{label}: cannot write {}: {error}", path.display()));
+        }
+        report.imported += 1;
+        self.existing.slugs.insert(mapped.front.slug.to_string());
+        self.existing.ids.insert(id, path);
+        report.notes.extend(mapped.notes.iter().map(|note| format!("{label}: {note}")));
     }
-    seen.insert(id.clone(), label.to_owned());
-    if let Some(path) = existing.ids.get(&id) {
-        return report.already.push(format!("{label}: already imported as {}", path.display()));
-    }
-    mapped.front.slug = import::unique_slug(&mapped.front.slug, &existing.slugs);
-    let path = dir.join(format!("{}.md", mapped.front.slug));
-    let text = mapped.to_file();
-    if let Err(errors) = content::parse_article(&path, &text, &settings.channel) {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return report.skipped.push(format!("{label}: the file would not be valid: {}", errors.join("; ")));
-    }
-    if let Err(error) = write_new(dir, &path, &text) {
-        return report.skipped.push(format!("{label}: cannot write {}: {error}", path.display()));
-    }
-    report.imported += 1;
-    existing.slugs.insert(mapped.front.slug.to_string());
-    existing.ids.insert(id, path);
-    report.notes.extend(mapped.notes.iter().map(|note| format!("{label}: {note}")));
 }
 
 /// Writes `text` to a hidden temporary file in `dir`, then links it to

@@ -32,27 +32,33 @@ const ACCEPT: &str = "application/atom+xml, application/rss+xml, application/fee
 pub async fn run(settings: &Settings, source: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     let start = location(source)?;
     let client = DocumentClient::new(settings.delivery.allow_private_addresses).context("building the HTTP client")?;
+    let mut report = Report { dir: dir.to_owned(), ..Report::default() };
+    let mut chain = Chain::new(start);
+    // The first page is read before the directory is touched, so a wrong
+    // URL or file leaves nothing behind.
+    let first = chain.next_page(&client, &mut report).await?.with_context(|| format!("{source}: nothing to read"))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let existing = Existing::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let mut report = Report { dir: dir.to_owned(), ..Report::default() };
+    let mut target = Target { channel: &settings.channel, dir, existing, seen: HashMap::new() };
 
-    let pages = read_pages(&client, start, &mut report).await?;
-
-    let total = pages.iter().map(|page| page.entries.len() as u64).sum();
-    let bar = indicatif::ProgressBar::new(total);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} entries ({elapsed})")
+        indicatif::ProgressStyle::with_template("page {msg:>5} [{bar:40}] {pos}/{len} entries ({elapsed})")
             .context("the progress bar template")?
             .progress_chars("=> "),
     );
-    bar.set_message("importing");
-    let mut target = Target { channel: &settings.channel, dir, existing, seen: HashMap::new() };
-    for (p, page) in pages.iter().enumerate() {
-        for (i, item) in page.entries.iter().enumerate() {
-            let label = entry_label(pages.len(), p, i, &item.entry.id);
-            target.import(page, item, &label, &mut report);
+    // One page in memory at a time: an archive can be thousands of pages.
+    let mut page = Some(first);
+    while let Some(current) = page {
+        let several = chain.read > 1 || current.next.is_some();
+        bar.inc_length(current.entries.len() as u64);
+        bar.set_message(chain.read.to_string());
+        for (i, item) in current.entries.iter().enumerate() {
+            let label = entry_label(several.then_some(chain.read), i, &item.entry.id);
+            target.import(&current, item, &label, &mut report);
             bar.inc(1);
         }
+        page = chain.next_page(&client, &mut report).await?;
     }
     bar.finish_and_clear();
     print!("{report}");
@@ -71,32 +77,37 @@ fn location(source: &str) -> anyhow::Result<Url> {
     Url::from_file_path(&path).map_err(|()| anyhow::anyhow!("{}: not an absolute path", path.display()))
 }
 
-/// Follows the archive chain from `start`, reporting each page. Only a
-/// failure to read the first page is an error.
-async fn read_pages(client: &DocumentClient, start: Url, report: &mut Report) -> anyhow::Result<Vec<Page>> {
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} reading page {pos}: {msg}")
-            .context("the spinner template")?,
-    );
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let local = start.scheme() == "file";
-    let mut pages: Vec<Page> = Vec::new();
-    let mut visited: HashSet<Url> = HashSet::new();
-    let mut next = Some(start);
-    while let Some(url) = next.take() {
-        if pages.len() == MAX_PAGES {
+/// The pages of an archive chain, read one at a time from the newest:
+/// `prev-archive` (JSON Feed: `next_url`) links, loops and more than
+/// [`MAX_PAGES`] pages stopped, each page reported.
+struct Chain {
+    next: Option<Url>,
+    visited: HashSet<Url>,
+    /// Pages read so far.
+    read: usize,
+    /// Whether the chain started from a file (only then may it read files).
+    local: bool,
+}
+
+impl Chain {
+    fn new(start: Url) -> Self {
+        Self { local: start.scheme() == "file", next: Some(start), visited: HashSet::new(), read: 0 }
+    }
+
+    /// The next page, or `None` at the end of the chain. Only a failure to
+    /// read the first page is an error; later ones end the chain, reported.
+    async fn next_page(&mut self, client: &DocumentClient, report: &mut Report) -> anyhow::Result<Option<Page>> {
+        let Some(url) = self.next.take() else { return Ok(None) };
+        if self.read == MAX_PAGES {
             report.pages.push(format!("stopped after {MAX_PAGES} pages: {url} and older pages were not read"));
-            break;
+            return Ok(None);
         }
-        if !visited.insert(url.clone()) {
+        if !self.visited.insert(url.clone()) {
             report.pages.push(format!("{url} was read before: the archive chain loops, stopped there"));
-            break;
+            return Ok(None);
         }
-        spinner.set_position(pages.len() as u64 + 1);
-        spinner.set_message(url.to_string());
-        let number = pages.len() + 1;
-        match read_page(client, &url, local).await {
+        let number = self.read + 1;
+        match read_page(client, &url, self.local).await {
             Ok(page) => {
                 report.pages.push(format!(
                     "page {number}: {}: {}, {} entries",
@@ -104,22 +115,18 @@ async fn read_pages(client: &DocumentClient, start: Url, report: &mut Report) ->
                     page.format,
                     page.entries.len()
                 ));
-                visited.insert(page.url.clone());
-                next = page.next.clone();
-                pages.push(page);
+                self.read = number;
+                self.visited.insert(page.url.clone());
+                self.next = page.next.clone();
+                Ok(Some(page))
             }
-            Err(error) if pages.is_empty() => {
-                spinner.finish_and_clear();
-                return Err(error).with_context(|| format!("reading {url}"));
-            }
+            Err(error) if number == 1 => Err(error).with_context(|| format!("reading {url}")),
             Err(error) => {
                 report.pages.push(format!("page {number}: {url}: {error:#}; this page and older ones were not read"));
-                break;
+                Ok(None)
             }
         }
     }
-    spinner.finish_and_clear();
-    Ok(pages)
 }
 
 async fn read_page(client: &DocumentClient, url: &Url, local: bool) -> anyhow::Result<Page> {
@@ -136,10 +143,12 @@ async fn read_page(client: &DocumentClient, url: &Url, local: bool) -> anyhow::R
     Page::parse(&body, &url).map_err(anyhow::Error::msg)
 }
 
-/// `entry 3 ("guid")`, with the page when there are several.
-fn entry_label(pages: usize, page: usize, index: usize, guid: &str) -> String {
-    let mut label =
-        if pages > 1 { format!("page {} entry {}", page + 1, index + 1) } else { format!("entry {}", index + 1) };
+/// `entry 3 ("guid")`, after `page 2 ` when the chain has several pages.
+fn entry_label(page: Option<usize>, index: usize, guid: &str) -> String {
+    let mut label = match page {
+        Some(page) => format!("page {page} entry {}", index + 1),
+        None => format!("entry {}", index + 1),
+    };
     if !guid.trim().is_empty() {
         label.push_str(&format!(" ({:?})", guid.trim()));
     }
@@ -288,8 +297,8 @@ mod tests {
             "page 1: https://e.org/feed.atom: Atom, 2 entries\nskipped:\n  entry 2: no date: neither published nor \
              updated is given\nimported 1 into feeds, skipped 1, already imported 0\n"
         );
-        assert_eq!(entry_label(1, 0, 1, " 12345 "), "entry 2 (\"12345\")");
-        assert_eq!(entry_label(3, 2, 0, ""), "page 3 entry 1");
+        assert_eq!(entry_label(None, 1, " 12345 "), "entry 2 (\"12345\")");
+        assert_eq!(entry_label(Some(3), 0, ""), "page 3 entry 1");
     }
 
     #[test]

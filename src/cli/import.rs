@@ -33,7 +33,7 @@ pub async fn run(settings: &Settings, source: &str, dir: &Path) -> anyhow::Resul
     let start = location(source)?;
     let client = DocumentClient::new(settings.delivery.allow_private_addresses).context("building the HTTP client")?;
     let mut report = Report { dir: dir.to_owned(), ..Report::default() };
-    let mut chain = Chain::new(start);
+    let mut chain = Chain::new(start, MAX_PAGES);
     // The first page is read before the directory is touched, so a wrong
     // URL or file leaves nothing behind.
     let first = chain.next_page(&client, &mut report).await?.with_context(|| format!("{source}: nothing to read"))?;
@@ -79,9 +79,10 @@ fn location(source: &str) -> anyhow::Result<Url> {
 
 /// The pages of an archive chain, read one at a time from the newest:
 /// `prev-archive` (JSON Feed: `next_url`) links, loops and more than
-/// [`MAX_PAGES`] pages stopped, each page reported.
+/// `max_pages` pages stopped, each page reported.
 struct Chain {
     next: Option<Url>,
+    max_pages: usize,
     visited: HashSet<Url>,
     /// Pages read so far.
     read: usize,
@@ -90,16 +91,16 @@ struct Chain {
 }
 
 impl Chain {
-    fn new(start: Url) -> Self {
-        Self { local: start.scheme() == "file", next: Some(start), visited: HashSet::new(), read: 0 }
+    fn new(start: Url, max_pages: usize) -> Self {
+        Self { local: start.scheme() == "file", next: Some(start), max_pages, visited: HashSet::new(), read: 0 }
     }
 
     /// The next page, or `None` at the end of the chain. Only a failure to
     /// read the first page is an error; later ones end the chain, reported.
     async fn next_page(&mut self, client: &DocumentClient, report: &mut Report) -> anyhow::Result<Option<Page>> {
         let Some(url) = self.next.take() else { return Ok(None) };
-        if self.read == MAX_PAGES {
-            report.pages.push(format!("stopped after {MAX_PAGES} pages: {url} and older pages were not read"));
+        if self.read == self.max_pages {
+            report.pages.push(format!("stopped after {} pages: {url} and older pages were not read", self.max_pages));
             return Ok(None);
         }
         if !self.visited.insert(url.clone()) {
@@ -299,6 +300,49 @@ mod tests {
         );
         assert_eq!(entry_label(None, 1, " 12345 "), "entry 2 (\"12345\")");
         assert_eq!(entry_label(Some(3), 0, ""), "page 3 entry 1");
+    }
+
+    /// Writes `n` JSON Feed pages chained with `next_url`, the last back to the first.
+    fn chained_pages(dir: &Path, n: usize) -> Url {
+        for i in 1..=n {
+            let next = if i == n { 1 } else { i + 1 };
+            let page = format!(
+                r#"{{"version":"https://jsonfeed.org/version/1.1","title":"t","next_url":"{next}.json","items":[]}}"#
+            );
+            std::fs::write(dir.join(format!("{i}.json")), page).unwrap();
+        }
+        Url::from_file_path(dir.join("1.json")).unwrap()
+    }
+
+    async fn walk(start: Url, max_pages: usize) -> (usize, Report) {
+        let client = DocumentClient::new(false).unwrap();
+        let mut report = Report::default();
+        let mut chain = Chain::new(start, max_pages);
+        let mut pages = 0;
+        while chain.next_page(&client, &mut report).await.unwrap().is_some() {
+            pages += 1;
+        }
+        (pages, report)
+    }
+
+    #[tokio::test]
+    async fn a_chain_stops_at_a_loop_and_at_the_page_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = chained_pages(dir.path(), 3);
+        let (pages, report) = walk(start.clone(), 10).await;
+        assert_eq!(pages, 3);
+        assert_eq!(report.pages[3], format!("{start} was read before: the archive chain loops, stopped there"));
+        let (pages, report) = walk(start, 2).await;
+        assert_eq!(pages, 2);
+        assert!(report.pages[2].starts_with("stopped after 2 pages: file://"), "{:?}", report.pages);
+    }
+
+    #[tokio::test]
+    async fn pages_read_over_http_cannot_lead_to_local_files() {
+        let client = DocumentClient::new(false).unwrap();
+        let file = Url::parse("file:///etc/hostname").unwrap();
+        let error = read_page(&client, &file, false).await.unwrap_err();
+        assert_eq!(error.to_string(), "a page read over HTTP cannot point at a local file");
     }
 
     #[test]

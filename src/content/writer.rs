@@ -217,6 +217,26 @@ mod tests {
         assert_eq!(keys.len(), FIELDS.len());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+        /// Any text herald can carry (XML characters, quotes, backslashes,
+        /// newlines, `+++` lines) survives the writer and the parser.
+        #[test]
+        fn any_text_is_read_back_as_written(
+            title in "[^\\p{Cc}\u{FFFE}\u{FFFF}]{1,40}",
+            summary in "([^\\p{Cc}\u{FFFE}\u{FFFF}]|\n|\t|\\+\\+\\+\n){1,80}",
+            author in "[^\\p{Cc}\u{FFFE}\u{FFFF}]{1,20}",
+        ) {
+            proptest::prop_assume!(!title.trim().is_empty() && !summary.trim().is_empty() && !author.trim().is_empty());
+            let front = FrontMatter { title: title.clone(), summary: summary.clone(), authors: vec![author.clone()], ..front() };
+            let article = parse_article(Path::new("a.md"), &front.to_file("body"), &channel()).unwrap();
+            proptest::prop_assert_eq!(article.title, title.trim());
+            proptest::prop_assert_eq!(article.summary, summary.trim());
+            proptest::prop_assert_eq!(article.authors, vec![author.trim().to_owned()]);
+        }
+    }
+
     #[test]
     fn a_teaser_has_no_body_and_optional_keys_are_left_out() {
         let front = FrontMatter {

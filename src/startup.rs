@@ -222,7 +222,8 @@ async fn poll_revisions(state: AppState) {
 /// Periodic upkeep, hourly and at start, by one instance at a time (the
 /// others skip the round): deletes delivered and failed jobs past their
 /// retention, and the bookkeeping rows nobody needs any more (invalidations
-/// a day old, received activity ids past the longest signature validity).
+/// a day old, received activity ids past the longest signature validity,
+/// the API's idempotency keys once expired).
 async fn maintain(store: Store, settings: Arc<Settings>) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -247,6 +248,9 @@ async fn maintain_once(store: &Store, settings: &Settings) {
     }
     if let Err(error) = store.prune_bookkeeping(now).await {
         tracing::warn!(%error, "could not prune old bookkeeping rows");
+    }
+    if let Err(error) = store.prune_idempotency_keys(now - crate::api::IDEMPOTENCY_KEYS_EXPIRE).await {
+        tracing::warn!(%error, "could not prune old idempotency keys");
     }
 }
 

@@ -126,6 +126,14 @@ pub struct Listed<'a> {
     pub source: &'static str,
     /// Current revision.
     pub revision: i64,
+    /// When a scheduled article goes out (held until then); absent once shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
+}
+
+/// When `stored` goes out, if it is held.
+fn scheduled_for(stored: &StoredArticle) -> Option<String> {
+    stored.held.then(|| time(stored.article.published))
 }
 
 impl<'a> Listed<'a> {
@@ -135,6 +143,7 @@ impl<'a> Listed<'a> {
             article: ArticleDocument::new(&stored.article, None, channel),
             source: origin(stored),
             revision: stored.revision,
+            scheduled_for: scheduled_for(stored),
         }
     }
 }
@@ -197,6 +206,9 @@ pub struct Detail<'a> {
     pub source: &'static str,
     /// Current revision.
     pub revision: i64,
+    /// When a scheduled article goes out (held until then); absent once shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
     /// Every revision, oldest first.
     pub revisions: Vec<RevisionEntry<'a>>,
     /// Deliveries of its Create, Update and Delete activities.
@@ -218,6 +230,7 @@ impl<'a> Detail<'a> {
             article: ArticleDocument::new(&stored.article, stored.markdown.as_deref(), channel),
             source: origin(stored),
             revision: stored.revision,
+            scheduled_for: scheduled_for(stored),
             revisions: revisions
                 .iter()
                 .map(|r| RevisionEntry {

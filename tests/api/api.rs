@@ -374,6 +374,20 @@ async fn the_listing_filters_by_state_and_tag_and_pages_with_a_cursor() {
     let tagged = call(&app, &token, Method::GET, "/api/articles?state=published&tag=API", None).await;
     assert_eq!(slugs_of(&tagged), ["a-14", "a-13", "a-11", "a-10"]);
     assert_eq!(slugs_of(&call(&app, &token, Method::GET, "/api/articles?state=scheduled", None).await).len(), 0);
+
+    // A future `published` time: stored, held, and listed as scheduled.
+    let at = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut embargoed = article(20, "embargo");
+    embargoed["published"] = json!(at);
+    let created = call(&app, &token, Method::POST, "/api/articles", Some(&embargoed)).await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    assert_eq!(created.body["scheduled_for"], json!(at));
+    let scheduled = call(&app, &token, Method::GET, "/api/articles?state=scheduled", None).await;
+    assert_eq!(slugs_of(&scheduled), ["embargo"]);
+    assert_eq!(scheduled.body["items"][0]["scheduled_for"], json!(at));
+    let published = call(&app, &token, Method::GET, "/api/articles?state=published&tag=api", None).await;
+    assert!(!slugs_of(&published).contains(&"embargo".to_owned()));
+    assert!(!app.text("/feed.atom").await.contains("embargo"));
     is_problem(&call(&app, &token, Method::GET, "/api/articles?state=draft", None).await, 400);
     is_problem(&call(&app, &token, Method::GET, "/api/articles?cursor=nope", None).await, 400);
 }

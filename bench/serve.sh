@@ -21,7 +21,10 @@
 #   304    If-None-Match: <that server's own ETag>    -> expects 304
 #
 # runs `wrk -t2 -c32 -d3s` against herald, then nginx, and prints req/s and
-# the herald/nginx ratio (medians of BENCH_ROUNDS alternating runs). Cells:
+# the herald/nginx ratio (medians of BENCH_ROUNDS alternating runs), and each
+# server's CPU time per request (user + system, from /proc, all of herald's
+# threads or all nginx workers): on a busy machine req/s move with whatever
+# else runs, the CPU a request costs much less. Cells:
 #
 #   sample-rss    sample  /feed.rss
 #   sample-atom   sample  /feed.atom
@@ -140,6 +143,8 @@ print(*(s.getsockname()[1] for s in socks))
 PY
 )" || die "could not pick free ports"
 declare -A bases=()
+# SERVER:INSTANCE -> the processes whose CPU time a request costs.
+declare -A server_pids=()
 read -r herald_sample_port herald_pub_port nginx_sample_port nginx_pub_port <<<"$ports"
 bases[herald:sample]="http://127.0.0.1:$herald_sample_port"
 bases[herald:pub]="http://127.0.0.1:$herald_pub_port"
@@ -320,6 +325,7 @@ TOML
     target/release/herald --config "$tmp/herald-$instance.toml" serve > "$tmp/herald-$instance.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
+    server_pids[herald:$instance]="$pid"
 
     local i
     for i in $(seq 1 300); do
@@ -398,6 +404,11 @@ CONF
     for i in $(seq 1 100); do
         if curl -sS -o /dev/null "${bases[nginx:sample]}/" 2>/dev/null \
             && curl -sS -o /dev/null "${bases[nginx:pub]}/" 2>/dev/null; then
+            local workers
+            workers="$(pgrep -P "$pid" | tr '\n' ' ')"
+            [ -n "$workers" ] || die "nginx has no worker processes"
+            server_pids[nginx:sample]="$workers"
+            server_pids[nginx:pub]="$workers"
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || break
@@ -445,25 +456,43 @@ check_case() {
     esac
 }
 
-# run_wrk SERVER URL CASE: prints "REQ_PER_SEC NOTE"
+# CPU time (user + system, in clock ticks) the given processes have used.
+cpu_ticks() {
+    local pid total=0 ticks
+    for pid in "$@"; do
+        # Fields 14 and 15 of /proc/PID/stat, for all of the process's threads.
+        ticks="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")" || die "process $pid is gone"
+        total=$((total + ticks))
+    done
+    echo "$total"
+}
+clock_ticks="$(getconf CLK_TCK)"
+
+# run_wrk SERVER INSTANCE URL CASE: prints "REQ_PER_SEC CPU_US_PER_REQ NOTE"
 run_wrk() {
-    local server="$1" url="$2" case_="$3" out rps note=""
-    local -a args=()
+    local server="$1" instance="$2" url="$3" case_="$4" out rps cpu requests before after note=""
+    local -a args=() watched
     case "$case_" in
         gzip) args=(-H 'Accept-Encoding: gzip') ;;
         304)  args=(-H "If-None-Match: ${etag[$server:$url]}") ;;
     esac
+    read -r -a watched <<<"${server_pids[$server:$instance]}"
+    before="$(cpu_ticks "${watched[@]}")"
     out="$("$wrk_bin" -t"$wrk_threads" -c"$wrk_conns" -d"$duration" "${args[@]}" "$url")" \
         || die "wrk failed against $server $url"
+    after="$(cpu_ticks "${watched[@]}")"
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
     [ -n "$rps" ] || die "could not parse wrk output for $server $url: $out"
+    requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
+    cpu="$(awk -v t="$((after - before))" -v hz="$clock_ticks" -v n="$requests" \
+        'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         note="non-2xx/3xx:$(awk '/Non-2xx or 3xx responses/ { print $NF }' <<<"$out")"
     fi
     if grep -q 'Socket errors' <<<"$out"; then
         note="${note:+$note,}socket-errors"
     fi
-    printf '%s %s\n' "$rps" "${note:--}"
+    printf '%s %s %s\n' "$rps" "$cpu" "${note:--}"
 }
 
 # --- main ---------------------------------------------------------------------------
@@ -531,8 +560,10 @@ printf '# %s  nproc=%s  %s  wrk %s  (wrk -t%s -c%s -d%s, client and servers on t
     "$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')" \
     "$("$wrk_bin" -v 2>&1 | awk 'NR == 1 { print $2 }')" \
     "$wrk_threads" "$wrk_conns" "$duration"
-printf '# median of %s alternating runs per server and case; bytes: identity / gzip body\n' "$rounds"
-printf '%-12s %-6s %9s %14s %14s %8s  %s\n' cell case bytes "herald req/s" "nginx req/s" ratio notes
+printf '# median of %s alternating runs per server and case; bytes: body sent;\n' "$rounds"
+printf '# us/req: server CPU time per request (user + system), in microseconds\n' 
+printf '%-12s %-6s %9s %14s %14s %8s %13s %13s  %s\n' \
+    cell case bytes "herald req/s" "nginx req/s" ratio "herald us/req" "nginx us/req" notes
 # median of the numbers given as arguments ("-" when none)
 median() {
     if [ "$#" -eq 0 ]; then echo "-"; return; fi
@@ -550,21 +581,26 @@ for cell in "${cells[@]}"; do
         esac
         # Alternate the servers, round after round, and keep each one's median:
         # one run each is at the mercy of whatever else the two cores do.
-        h_runs=() n_runs=() h_note="-" n_note="-"
+        h_runs=() n_runs=() h_cpus=() n_cpus=() h_note="-" n_note="-"
         for _round in $(seq "$rounds"); do
             if [ "$nginx_only" != 1 ]; then
-                read -r h_rps h_note <<<"$(run_wrk herald "${bases[herald:$instance]}$path" "$case_")"
+                read -r h_rps h_cpu h_note <<<"$(run_wrk herald "$instance" "${bases[herald:$instance]}$path" "$case_")"
                 h_runs+=("$h_rps")
+                h_cpus+=("$h_cpu")
             fi
-            read -r n_rps n_note <<<"$(run_wrk nginx "${bases[nginx:$instance]}$path" "$case_")"
+            read -r n_rps n_cpu n_note <<<"$(run_wrk nginx "$instance" "${bases[nginx:$instance]}$path" "$case_")"
             n_runs+=("$n_rps")
+            n_cpus+=("$n_cpu")
         done
         h_rps="$(median "${h_runs[@]}")"
         n_rps="$(median "${n_runs[@]}")"
+        h_cpu="$(median "${h_cpus[@]}")"
+        n_cpu="$(median "${n_cpus[@]}")"
         ratio="$(awk -v a="$h_rps" -v b="$n_rps" 'BEGIN { if (a != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
         notes=""
         [ "$h_note" = "-" ] || notes="herald:$h_note "
         [ "$n_note" = "-" ] || notes="${notes}nginx:$n_note"
-        printf '%-12s %-6s %9s %14s %14s %8s  %s\n' "$name" "$case_" "$bytes" "$h_rps" "$n_rps" "$ratio" "$notes"
+        printf '%-12s %-6s %9s %14s %14s %8s %13s %13s  %s\n' \
+            "$name" "$case_" "$bytes" "$h_rps" "$n_rps" "$ratio" "$h_cpu" "$n_cpu" "$notes"
     done
 done

@@ -1,33 +1,58 @@
 #!/usr/bin/env bash
-# Serving benchmark: herald vs. nginx serving the very same feed bytes.
+# Serving benchmark: herald vs. nginx serving the very same bytes.
 #
 #   bash bench/serve.sh
 #
-# Builds herald (cargo build --release), starts it on a free loopback port with
-# a throwaway SQLite database and the repo's feeds/ directory, copies its
-# /feed.rss and /feed.atom (plus gzip -9 variants for gzip_static) into a
-# static nginx root, then for each feed and each case
+# Builds herald (cargo build --release) and starts two instances on free
+# loopback ports, each with a throwaway SQLite database:
+#
+#   sample  the repo's feeds/ directory (4 articles);
+#   pub     a publication this script generates into its scratch dir: 124
+#           full articles of 6-10 paragraphs of French or English text, each
+#           by one of 3 authors, with 1-3 tags, so that the main feed holds
+#           50 full articles and archive page 1 exists.
+#
+# It copies every benchmarked document from herald (plus a gzip -9 variant
+# for gzip_static) into a static nginx root, one nginx server per instance,
+# then for each cell (a document) and each case
 #
 #   plain  no Accept-Encoding                         -> expects 200
 #   gzip   Accept-Encoding: gzip                      -> expects 200 + Content-Encoding: gzip
 #   304    If-None-Match: <that server's own ETag>    -> expects 304
 #
-# runs `wrk -t2 -c32 -d5s` against herald, then nginx, and prints req/s and
-# the herald/nginx ratio (medians of BENCH_ROUNDS alternating runs). Total
-# wall time is about 3 minutes plus the build.
+# runs `wrk -t2 -c32 -d3s` against herald, then nginx, and prints req/s and
+# the herald/nginx ratio (medians of BENCH_ROUNDS alternating runs), and each
+# server's CPU time per request (user + system, from /proc, all of herald's
+# threads or all nginx workers): on a busy machine req/s move with whatever
+# else runs, the CPU a request costs much less. Cells:
+#
+#   sample-rss    sample  /feed.rss
+#   sample-atom   sample  /feed.atom
+#   main-atom     pub     /feed.atom                     (50 full articles)
+#   main-json     pub     /feed.json
+#   archive-atom  pub     /archive/1.atom                (RFC 5005 archive page)
+#   author-atom   pub     /authors/anne-dupont/feed.atom
+#   article       pub     /articles/{slug}               (an HTML article page)
+#
+# Total wall time is about 7 minutes plus the build with the defaults.
 # Client and servers share the machine's cores, so compare ratios, not
 # absolute numbers.
 #
 # Options (environment variables):
 #   BENCH_NGINX_ONLY=1   skip building/starting herald; nginx serves two small
 #                        sample feeds written by this script (tests the nginx
-#                        half and the wrk plumbing on their own).
-#   BENCH_DURATION=5s    wrk -d value for each run (default 5s).
+#                        half and the wrk plumbing on their own; sample cells
+#                        only).
+#   BENCH_ONLY=main-atom,article
+#                        run only these cells (comma-separated names from the
+#                        list above; shell patterns such as 'main-*' work).
+#   BENCH_DURATION=3s    wrk -d value for each run (default 3s).
 #   BENCH_ROUNDS=3       runs per server and case, alternating herald and
 #                        nginx; the table shows each server's median.
 #
-# Needs wrk, nginx, curl, gzip and python3 (to pick free ports); wrk and nginx
-# are installed with apt-get when missing (as root, or with passwordless sudo).
+# Needs wrk, nginx, curl, gzip and python3 (to pick free ports and write the
+# publication); wrk and nginx are installed with apt-get when missing (as root,
+# or with passwordless sudo).
 # Note: installing the Debian nginx package may also enable its system service.
 set -euo pipefail
 
@@ -35,7 +60,8 @@ cd "$(dirname "$0")/.."
 repo_root="$(pwd)"
 
 nginx_only="${BENCH_NGINX_ONLY:-0}"
-duration="${BENCH_DURATION:-5s}"
+only="${BENCH_ONLY:-}"
+duration="${BENCH_DURATION:-3s}"
 rounds="${BENCH_ROUNDS:-3}"
 wrk_threads=2
 wrk_conns=32
@@ -87,12 +113,11 @@ nginx_bin="$(find_tool nginx)"
 
 # --- scratch dir and cleanup ------------------------------------------------------
 tmp="$(mktemp -d)"
-herald_pid=""
-nginx_pid=""
+pids=()
 cleanup() {
     local pid
-    for pid in "$herald_pid" "$nginx_pid"; do
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
@@ -104,22 +129,153 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 www="$tmp/www"
-mkdir -p "$www"
+mkdir -p "$www/sample" "$www/pub"
 
-# Two distinct free loopback ports (both sockets held open while choosing).
+# Four distinct free loopback ports (all sockets held open while choosing).
 ports="$(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(2):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
 print(*(s.getsockname()[1] for s in socks))
 PY
 )" || die "could not pick free ports"
-read -r herald_port nginx_port <<<"$ports"
-herald_url="http://127.0.0.1:$herald_port"
-nginx_url="http://127.0.0.1:$nginx_port"
+declare -A bases=()
+# SERVER:INSTANCE -> the processes whose CPU time a request costs.
+declare -A server_pids=()
+read -r herald_sample_port herald_pub_port nginx_sample_port nginx_pub_port <<<"$ports"
+bases[herald:sample]="http://127.0.0.1:$herald_sample_port"
+bases[herald:pub]="http://127.0.0.1:$herald_pub_port"
+bases[nginx:sample]="http://127.0.0.1:$nginx_sample_port"
+bases[nginx:pub]="http://127.0.0.1:$nginx_pub_port"
+
+# --- the cells --------------------------------------------------------------------
+# NAME INSTANCE PATH; PATH's {slug} is the generated publication's newest article.
+all_cells=(
+    "sample-rss sample /feed.rss"
+    "sample-atom sample /feed.atom"
+    "main-atom pub /feed.atom"
+    "main-json pub /feed.json"
+    "archive-atom pub /archive/1.atom"
+    "author-atom pub /authors/anne-dupont/feed.atom"
+    "article pub /articles/{slug}"
+)
+wanted() {
+    local name="$1" pattern
+    [ -n "$only" ] || return 0
+    local -a patterns
+    IFS=',' read -r -a patterns <<<"$only"
+    for pattern in "${patterns[@]}"; do
+        # shellcheck disable=SC2053 # a pattern on purpose
+        [[ "$name" == $pattern ]] && return 0
+    done
+    return 1
+}
+cells=()
+for cell in "${all_cells[@]}"; do
+    read -r name instance _path <<<"$cell"
+    if [ "$nginx_only" = 1 ] && [ "$instance" != sample ]; then
+        continue
+    fi
+    if wanted "$name"; then
+        cells+=("$cell")
+    fi
+done
+[ "${#cells[@]}" -gt 0 ] || die "BENCH_ONLY=$only matches no cell (names: sample-rss sample-atom main-atom main-json archive-atom author-atom article)"
+needs() { local cell; for cell in "${cells[@]}"; do [[ "$cell" == *" $1 "* ]] && return 0; done; return 1; }
+
+# --- the generated publication ----------------------------------------------------
+# 124 articles: 50 in the main feed, 50 on archive page 1, 24 on the open
+# page. The text comes from order-1 word chains over the repo's own French
+# articles and the (English) LICENSE, so that it compresses like prose rather
+# than like a repeated sentence. Prints the newest article's slug.
+write_publication() {
+    python3 - "$1" "$repo_root" <<'PY'
+import json, pathlib, random, re, sys, uuid, datetime
+
+out, root = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+rng = random.Random(124)
+
+def body_of(text):
+    # Markdown after the front matter, without headings.
+    parts = text.split("+++", 2)
+    return parts[2] if len(parts) == 3 else text
+
+def chain(text):
+    words = re.findall(r"\S+", text)
+    nexts = {}
+    for a, b in zip(words, words[1:]):
+        nexts.setdefault(a, []).append(b)
+    starts = [b for a, b in zip(words, words[1:]) if a.endswith(".") and b[:1].isupper()]
+    return nexts, starts or words[:1]
+
+french = " ".join(body_of(p.read_text()) for p in sorted((root / "feeds").glob("*.md")))
+english = " ".join((root / name).read_text() for name in ("LICENSE",))
+english = re.sub(r"[#*`<>_|]", "", english)
+models = {"fr": chain(french), "en": chain(english)}
+
+def sentence(lang):
+    nexts, starts = models[lang]
+    word = rng.choice(starts)
+    words = [word]
+    while len(words) < 30 and not (len(words) >= 8 and word.endswith(".")):
+        word = rng.choice(nexts.get(word) or starts)
+        words.append(word)
+    s = " ".join(words)
+    return s if s.endswith(".") else s + "."
+
+def paragraph(lang):
+    p = " ".join(sentence(lang) for _ in range(rng.randint(2, 4)))
+    if rng.random() < 0.3:
+        words = p.split(" ")
+        i = rng.randrange(len(words))
+        words[i] = f"[{words[i]}](https://example.org/{rng.randrange(10**6)})"
+        p = " ".join(words)
+    if rng.random() < 0.2:
+        words = p.split(" ")
+        i = rng.randrange(len(words))
+        words[i] = f"*{words[i]}*"
+        p = " ".join(words)
+    return p
+
+authors = ["Anne Dupont", "John Whitaker", "Mélanie Roussel"]
+tags = ["politique", "economie", "culture", "sciences", "sport", "europe", "afrique", "climat", "tech", "sante"]
+start = datetime.datetime(2024, 1, 1, 8, 0, tzinfo=datetime.timezone.utc)
+out.mkdir(parents=True, exist_ok=True)
+slugs = []
+for n in range(1, 125):
+    lang = "fr" if n % 3 else "en"
+    title = sentence(lang).rstrip(".")
+    while len(title) > 90:
+        title = title.rsplit(" ", 1)[0]
+    slug = f"{n:03d}-" + "-".join(re.findall(r"[a-z0-9]+", title.lower().encode("ascii", "ignore").decode()))[:60].strip("-")
+    slugs.append(slug)
+    published = (start + datetime.timedelta(hours=13 * n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    paragraphs = [paragraph(lang) for _ in range(rng.randint(6, 10))]
+    if rng.random() < 0.3:
+        paragraphs.insert(rng.randrange(1, len(paragraphs)), "> " + sentence(lang))
+    front = "\n".join([
+        "+++",
+        f'id = "urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}"',
+        f'slug = "{slug}"',
+        'kind = "full"',
+        f"title = {json.dumps(title, ensure_ascii=False)}",
+        f"summary = {json.dumps(sentence(lang), ensure_ascii=False)}",
+        f'authors = ["{authors[n % 3]}"]',
+        f'language = "{lang}"',
+        "tags = [" + ", ".join(f'"{t}"' for t in rng.sample(tags, rng.randint(1, 3))) + "]",
+        f'published = "{published}"',
+        f'updated = "{published}"',
+        'state = "published"',
+        "+++",
+    ])
+    (out / f"{slug}.md").write_text(front + "\n\n" + "\n\n".join(paragraphs) + "\n")
+# The newest article: the page readers open from the feed.
+print(slugs[-1])
+PY
+}
 
 # --- herald ---------------------------------------------------------------------
 write_sample_feeds() {
@@ -137,7 +293,7 @@ write_sample_feeds() {
             printf '</description></item>\n'
         done
         printf '</channel></rss>\n'
-    } > "$www/feed.rss"
+    } > "$www/sample/feed.rss"
     {
         printf '<?xml version="1.0" encoding="utf-8"?>\n'
         printf '<feed xmlns="http://www.w3.org/2005/Atom"><title>Bench</title>'
@@ -150,40 +306,40 @@ write_sample_feeds() {
             printf '</content></entry>\n'
         done
         printf '</feed>\n'
-    } > "$www/feed.atom"
+    } > "$www/sample/feed.atom"
 }
 
+# start_herald INSTANCE CONTENT_DIR: one `herald serve` with its own database.
 start_herald() {
-    log "cargo build --release"
-    cargo build --release
-    [ -x target/release/herald ] || die "target/release/herald was not built"
-
-    cat > "$tmp/herald.toml" <<EOF
+    local instance="$1" content="$2" base="${bases[herald:$1]}"
+    cat > "$tmp/herald-$instance.toml" <<TOML
 [server]
-bind = "127.0.0.1:$herald_port"
-base_url = "$herald_url"
+bind = "${base#http://}"
+base_url = "$base"
 [database]
-url = "sqlite://$tmp/herald.db"
+url = "sqlite://$tmp/herald-$instance.db"
 [content]
-dir = "$repo_root/feeds"
-EOF
-    log "starting herald on $herald_url"
-    target/release/herald --config "$tmp/herald.toml" serve > "$tmp/herald.log" 2>&1 &
-    herald_pid=$!
+dir = "$content"
+TOML
+    log "starting herald ($instance) on $base"
+    target/release/herald --config "$tmp/herald-$instance.toml" serve > "$tmp/herald-$instance.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    server_pids[herald:$instance]="$pid"
 
     local i
     for i in $(seq 1 300); do
-        if curl -fsS -o /dev/null "$herald_url/healthz" 2>/dev/null; then
+        if curl -fsS -o /dev/null "$base/healthz" 2>/dev/null; then
             return 0
         fi
-        if ! kill -0 "$herald_pid" 2>/dev/null; then
-            tail -n 50 "$tmp/herald.log" >&2 || true
-            die "herald exited during startup (log above)"
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 50 "$tmp/herald-$instance.log" >&2 || true
+            die "herald ($instance) exited during startup (log above)"
         fi
         sleep 0.1
     done
-    tail -n 50 "$tmp/herald.log" >&2 || true
-    die "herald did not answer $herald_url/healthz within 30 s (log above)"
+    tail -n 50 "$tmp/herald-$instance.log" >&2 || true
+    die "herald ($instance) did not answer $base/healthz within 30 s (log above)"
 }
 
 # --- nginx --------------------------------------------------------------------------
@@ -194,7 +350,19 @@ start_nginx() {
         user_line="user root;"
     fi
     mkdir -p "$tmp/nginx-temp"
-    cat > "$tmp/nginx.conf" <<EOF
+    local instance servers=""
+    for instance in sample pub; do
+        servers+="
+    server {
+        listen ${bases[nginx:$instance]#http://};
+        root $www/$instance;
+        # Article pages have no extension.
+        location /articles/ {
+            default_type text/html;
+        }
+    }"
+    done
+    cat > "$tmp/nginx.conf" <<CONF
 $user_line
 worker_processes 2;
 daemon off;
@@ -212,30 +380,38 @@ http {
     types {
         application/rss+xml rss;
         application/atom+xml atom;
+        application/feed+json json;
     }
     default_type application/octet-stream;
+    # herald's media types all say charset=utf-8 (text/html is in charset_types already).
+    charset utf-8;
+    charset_types application/rss+xml application/atom+xml application/feed+json;
     client_body_temp_path $tmp/nginx-temp/client_body;
     proxy_temp_path $tmp/nginx-temp/proxy;
     fastcgi_temp_path $tmp/nginx-temp/fastcgi;
     uwsgi_temp_path $tmp/nginx-temp/uwsgi;
     scgi_temp_path $tmp/nginx-temp/scgi;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $www;
-    }
+$servers
 }
-EOF
+CONF
     "$nginx_bin" -t -q -p "$tmp" -e "$tmp/error.log" -c "$tmp/nginx.conf" \
         || { cat "$tmp/error.log" >&2 || true; die "nginx rejected its config"; }
-    log "starting nginx on $nginx_url"
+    log "starting nginx on ${bases[nginx:sample]} and ${bases[nginx:pub]}"
     "$nginx_bin" -p "$tmp" -e "$tmp/error.log" -c "$tmp/nginx.conf" &
-    nginx_pid=$!
+    local pid=$!
+    pids+=("$pid")
     local i
     for i in $(seq 1 100); do
-        if curl -fsS -o /dev/null "$nginx_url/feed.rss" 2>/dev/null; then
+        if curl -sS -o /dev/null "${bases[nginx:sample]}/" 2>/dev/null \
+            && curl -sS -o /dev/null "${bases[nginx:pub]}/" 2>/dev/null; then
+            local workers
+            workers="$(pgrep -P "$pid" | tr '\n' ' ')"
+            [ -n "$workers" ] || die "nginx has no worker processes"
+            server_pids[nginx:sample]="$workers"
+            server_pids[nginx:pub]="$workers"
             return 0
         fi
-        kill -0 "$nginx_pid" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     cat "$tmp/error.log" >&2 || true
@@ -280,63 +456,100 @@ check_case() {
     esac
 }
 
-# run_wrk SERVER URL CASE: prints "REQ_PER_SEC NOTE"
+# CPU time (user + system, in clock ticks) the given processes have used.
+cpu_ticks() {
+    local pid total=0 ticks
+    for pid in "$@"; do
+        # Fields 14 and 15 of /proc/PID/stat, for all of the process's threads.
+        ticks="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")" || die "process $pid is gone"
+        total=$((total + ticks))
+    done
+    echo "$total"
+}
+clock_ticks="$(getconf CLK_TCK)"
+
+# run_wrk SERVER INSTANCE URL CASE: prints "REQ_PER_SEC CPU_US_PER_REQ NOTE"
 run_wrk() {
-    local server="$1" url="$2" case_="$3" out rps note=""
-    local -a args=()
+    local server="$1" instance="$2" url="$3" case_="$4" out rps cpu requests before after note=""
+    local -a args=() watched
     case "$case_" in
         gzip) args=(-H 'Accept-Encoding: gzip') ;;
         304)  args=(-H "If-None-Match: ${etag[$server:$url]}") ;;
     esac
+    read -r -a watched <<<"${server_pids[$server:$instance]}"
+    before="$(cpu_ticks "${watched[@]}")"
     out="$("$wrk_bin" -t"$wrk_threads" -c"$wrk_conns" -d"$duration" "${args[@]}" "$url")" \
         || die "wrk failed against $server $url"
+    after="$(cpu_ticks "${watched[@]}")"
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
     [ -n "$rps" ] || die "could not parse wrk output for $server $url: $out"
+    requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
+    cpu="$(awk -v t="$((after - before))" -v hz="$clock_ticks" -v n="$requests" \
+        'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         note="non-2xx/3xx:$(awk '/Non-2xx or 3xx responses/ { print $NF }' <<<"$out")"
     fi
     if grep -q 'Socket errors' <<<"$out"; then
         note="${note:+$note,}socket-errors"
     fi
-    printf '%s %s\n' "$rps" "${note:--}"
+    printf '%s %s %s\n' "$rps" "$cpu" "${note:--}"
 }
 
 # --- main ---------------------------------------------------------------------------
 servers=(nginx)
+slug=""
+if needs pub; then
+    slug="$(write_publication "$tmp/publication")" || die "could not write the generated publication"
+    log "generated $(find "$tmp/publication" -name '*.md' | wc -l) articles in $tmp/publication"
+fi
 if [ "$nginx_only" = 1 ]; then
     log "BENCH_NGINX_ONLY=1: not building or starting herald; serving sample feeds"
     write_sample_feeds
 else
-    start_herald
+    log "cargo build --release"
+    cargo build --release
+    [ -x target/release/herald ] || die "target/release/herald was not built"
     servers=(herald nginx)
-    for feed in rss atom; do
-        curl -fsS -o "$www/feed.$feed" "$herald_url/feed.$feed" \
-            || die "could not fetch /feed.$feed from herald"
+    if needs sample; then
+        start_herald sample "$repo_root/feeds"
+    fi
+    if needs pub; then
+        start_herald pub "$tmp/publication"
+    fi
+    # nginx serves what herald serves, byte for byte.
+    for cell in "${cells[@]}"; do
+        read -r name instance path <<<"$cell"
+        path="${path//\{slug\}/$slug}"
+        mkdir -p "$(dirname "$www/$instance$path")"
+        curl -fsS -o "$www/$instance$path" "${bases[herald:$instance]}$path" \
+            || die "could not fetch $path from herald ($instance)"
     done
 fi
-for feed in rss atom; do
-    gzip -k -9 -f "$www/feed.$feed"
+for cell in "${cells[@]}"; do
+    read -r name instance path <<<"$cell"
+    path="${path//\{slug\}/$slug}"
+    gzip -k -9 -f "$www/$instance$path"
 done
 start_nginx
-
-base_of() { if [ "$1" = herald ]; then echo "$herald_url"; else echo "$nginx_url"; fi; }
 
 # ETags: each server's own, for a request without Accept-Encoding (as in the
 # 304 wrk run).
 for server in "${servers[@]}"; do
-    for feed in rss atom; do
-        url="$(base_of "$server")/feed.$feed"
-        tag="$(fetch_headers "$url" | header_of etag)" || die "$server $url: request failed"
-        [ -n "$tag" ] || die "$server $url sent no ETag"
-        etag["$server:$url"]="$tag"
+    for cell in "${cells[@]}"; do
+        read -r name instance path <<<"$cell"
+        u="${bases[$server:$instance]}${path//\{slug\}/$slug}"
+        tag="$(fetch_headers "$u" | header_of etag)" || die "$server $u: request failed"
+        [ -n "$tag" ] || die "$server $u sent no ETag"
+        etag["$server:$u"]="$tag"
     done
 done
 
 # Sanity checks before spending time on wrk.
 for server in "${servers[@]}"; do
-    for feed in rss atom; do
+    for cell in "${cells[@]}"; do
+        read -r name instance path <<<"$cell"
         for case_ in plain gzip 304; do
-            check_case "$server" "$(base_of "$server")/feed.$feed" "$case_"
+            check_case "$server" "${bases[$server:$instance]}${path//\{slug\}/$slug}" "$case_"
         done
     done
 done
@@ -347,33 +560,47 @@ printf '# %s  nproc=%s  %s  wrk %s  (wrk -t%s -c%s -d%s, client and servers on t
     "$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')" \
     "$("$wrk_bin" -v 2>&1 | awk 'NR == 1 { print $2 }')" \
     "$wrk_threads" "$wrk_conns" "$duration"
-printf '# median of %s alternating runs per server and case\n' "$rounds"
-printf '%-5s %-6s %14s %14s %8s  %s\n' feed case "herald req/s" "nginx req/s" ratio notes
+printf '# median of %s alternating runs per server and case; bytes: body sent;\n' "$rounds"
+printf '# us/req: server CPU time per request (user + system), in microseconds\n' 
+printf '%-12s %-6s %9s %14s %14s %8s %13s %13s  %s\n' \
+    cell case bytes "herald req/s" "nginx req/s" ratio "herald us/req" "nginx us/req" notes
 # median of the numbers given as arguments ("-" when none)
 median() {
     if [ "$#" -eq 0 ]; then echo "-"; return; fi
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-for feed in rss atom; do
+for cell in "${cells[@]}"; do
+    read -r name instance path <<<"$cell"
+    path="${path//\{slug\}/$slug}"
     for case_ in plain gzip 304; do
+        case "$case_" in
+            plain) bytes="$(wc -c < "$www/$instance$path")" ;;
+            gzip) bytes="$(wc -c < "$www/$instance$path.gz")" ;;
+            304) bytes=0 ;;
+        esac
         # Alternate the servers, round after round, and keep each one's median:
         # one run each is at the mercy of whatever else the two cores do.
-        h_runs=() n_runs=() h_note="-" n_note="-"
+        h_runs=() n_runs=() h_cpus=() n_cpus=() h_note="-" n_note="-"
         for _round in $(seq "$rounds"); do
             if [ "$nginx_only" != 1 ]; then
-                read -r h_rps h_note <<<"$(run_wrk herald "$herald_url/feed.$feed" "$case_")"
+                read -r h_rps h_cpu h_note <<<"$(run_wrk herald "$instance" "${bases[herald:$instance]}$path" "$case_")"
                 h_runs+=("$h_rps")
+                h_cpus+=("$h_cpu")
             fi
-            read -r n_rps n_note <<<"$(run_wrk nginx "$nginx_url/feed.$feed" "$case_")"
+            read -r n_rps n_cpu n_note <<<"$(run_wrk nginx "$instance" "${bases[nginx:$instance]}$path" "$case_")"
             n_runs+=("$n_rps")
+            n_cpus+=("$n_cpu")
         done
         h_rps="$(median "${h_runs[@]}")"
         n_rps="$(median "${n_runs[@]}")"
+        h_cpu="$(median "${h_cpus[@]}")"
+        n_cpu="$(median "${n_cpus[@]}")"
         ratio="$(awk -v a="$h_rps" -v b="$n_rps" 'BEGIN { if (a != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
         notes=""
         [ "$h_note" = "-" ] || notes="herald:$h_note "
         [ "$n_note" = "-" ] || notes="${notes}nginx:$n_note"
-        printf '%-5s %-6s %14s %14s %8s  %s\n' "$feed" "$case_" "$h_rps" "$n_rps" "$ratio" "$notes"
+        printf '%-12s %-6s %9s %14s %14s %8s %13s %13s  %s\n' \
+            "$name" "$case_" "$bytes" "$h_rps" "$n_rps" "$ratio" "$h_cpu" "$n_cpu" "$notes"
     done
 done

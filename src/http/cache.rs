@@ -263,6 +263,17 @@ impl SiteCache {
         }
     }
 
+    /// The document `key` names if the current snapshot has built it
+    /// already: no store, no await, so a handler can answer a hit without
+    /// the timeout that guards a build ([`SiteCache::lazy`]).
+    pub fn built(&self, key: &Key) -> Option<Arc<Representation>> {
+        // A guard, not `load_full`: no reference count to bump on the
+        // snapshot that every request of every worker reads.
+        let snapshot = self.current.load();
+        let lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
+        lazy.built.get(key).cloned()
+    }
+
     /// A tag feed, tag page or article page: from the snapshot when built
     /// already, else built now from the store and kept. `None` when nothing
     /// is there (unknown slug, tag without articles); such misses are not
@@ -271,10 +282,10 @@ impl SiteCache {
         if key == Key::Actor {
             return self.actor().await;
         }
-        let snapshot = self.current.load_full();
-        if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).built.get(&key) {
-            return Ok(Some(hit.clone()));
+        if let Some(hit) = self.built(&key) {
+            return Ok(Some(hit));
         }
+        let snapshot = self.current.load_full();
         // An invalidation read while this builds would be lost: remember
         // where we were and do not keep the document if it moved.
         let seen = self.generation.load(Ordering::Acquire);

@@ -1,6 +1,9 @@
 //! Publishing a content directory: read the files (`content`), store what
 //! changed (`store`), and report everything that was skipped.
 //!
+//! Media files go first, each written only when its hash changed, so an
+//! article never names an image the database does not have yet.
+//!
 //! A broken file is reported and skipped while the valid ones still publish;
 //! a file that disappeared is reported and left alone unless `prune` is set,
 //! in which case its article is retracted (never deleted: nothing stored is lost).
@@ -12,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Account, Channel};
-use crate::content::{self, Loaded};
+use crate::content::{self, Loaded, MediaFile};
 use crate::error::{ContentError, StoreError};
 use crate::federation::outbox;
 use crate::store::{Conflict, Store, Submission, SyncReport, TrackedFile};
@@ -28,6 +31,8 @@ pub struct Outcome {
     pub missing: Vec<TrackedFile>,
     /// Slugs retracted because their file is gone (`prune`).
     pub pruned: Vec<String>,
+    /// Media files stored because they are new or their bytes changed.
+    pub media: Vec<String>,
 }
 
 impl Outcome {
@@ -61,6 +66,9 @@ impl fmt::Display for Outcome {
                     file.source, file.slug
                 )?;
             }
+        }
+        if !self.media.is_empty() {
+            writeln!(f, "media: {} stored ({})", self.media.len(), self.media.join(", "))?;
         }
         let r = &self.report;
         let list = |slugs: &[String]| {
@@ -100,7 +108,10 @@ impl Outcome {
 
 fn error_path(error: &ContentError) -> &Path {
     match error {
-        ContentError::Field { path, .. } | ContentError::Syntax { path, .. } | ContentError::Read { path, .. } => path,
+        ContentError::Field { path, .. }
+        | ContentError::Syntax { path, .. }
+        | ContentError::Media { path, .. }
+        | ContentError::Read { path, .. } => path,
     }
 }
 
@@ -127,6 +138,8 @@ pub async fn publish_dir(
             }
         })
     };
+    let mut content_errors = loaded.errors;
+    let media = store_media(store, &loaded.media, &mut content_errors, now).await?;
     let sources: Vec<String> = loaded.articles.iter().map(|a| a.path.display().to_string()).collect();
     let submissions: Vec<Submission<'_>> = loaded
         .articles
@@ -152,7 +165,7 @@ pub async fn publish_dir(
     };
 
     // If the directory itself could not be read, every file would look gone.
-    let dir_unreadable = loaded.errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
+    let dir_unreadable = content_errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
     let mut missing = Vec::new();
     if !dir_unreadable {
         let seen_files: HashSet<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
@@ -174,5 +187,42 @@ pub async fn publish_dir(
     } else {
         Vec::new()
     };
-    Ok(Outcome { report, content_errors: loaded.errors, missing, pruned })
+    Ok(Outcome { report, content_errors, missing, pruned, media })
+}
+
+/// Stores the media files whose bytes are not in the database yet; returns
+/// their paths. A file that cannot be read is reported and skipped.
+async fn store_media(
+    store: &Store,
+    files: &[MediaFile],
+    errors: &mut Vec<ContentError>,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let stored = store.media_hashes().await?;
+    let mut written = Vec::new();
+    for file in files.iter().filter(|f| stored.get(f.path.as_str()) != Some(&f.info.sha256)) {
+        // One file at a time: at most one file's bytes are in memory.
+        let read = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || content::media::read(&file)).await
+        };
+        let new = match read {
+            Ok(Ok(new)) => new,
+            Ok(Err(error)) => {
+                errors.push(error);
+                continue;
+            }
+            Err(join) => {
+                errors.push(ContentError::Read {
+                    path: file.file.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                });
+                continue;
+            }
+        };
+        if store.put_media(&new, now).await?.changed {
+            written.push(file.path.to_string());
+        }
+    }
+    Ok(written)
 }

@@ -14,6 +14,7 @@ use super::markdown;
 use crate::article::{Article, ArticleId, Image, Kind, Language, Slug, State, Tag};
 use crate::config::Channel;
 use crate::error::ContentError;
+use crate::media::{MediaInfo, MediaPath};
 
 /// The front-matter keys, in the order the README documents them.
 pub const FIELDS: &[&str] = &[
@@ -35,12 +36,37 @@ pub const FIELDS: &[&str] = &[
 
 const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height"];
 
+/// Finds a media file named by the front matter (`image.url = "img/a.jpg"`):
+/// what its bytes are, or a message saying why it cannot be used.
+pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + 'a;
+
 /// Parses one article file. `path` is only used in messages; `channel`
 /// supplies the base URL (default canonical URL, relative links) and the
 /// default language.
 ///
+/// An image given as a media path is an error here, since no media file is
+/// known: [`parse_article_with`] takes a look-up for them.
+///
 /// On failure every problem found is returned, each with its line.
 pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Article, Vec<ContentError>> {
+    let no_media = |media: &MediaPath| {
+        Err(format!("{:?} names a media file, but none is known here: give an http(s) URL", media.as_str()))
+    };
+    parse_article_with(path, text, channel, &no_media)
+}
+
+/// [`parse_article`], resolving an image given as a media path
+/// (`image.url = "img/carte.jpg"` or `"/media/img/carte.jpg"`) with
+/// `media`: its URL becomes the file's `/media/…` URL, and its `type`,
+/// `length`, `width` and `height` come from the file when the front matter
+/// omits them (and must agree with it when it does not). A file `media`
+/// cannot find is an error on the line of `image.url`.
+pub fn parse_article_with(
+    path: &Path,
+    text: &str,
+    channel: &Channel,
+    media: &MediaLookup<'_>,
+) -> Result<Article, Vec<ContentError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (front, body, body_line) = split(path, text).map_err(|e| vec![e])?;
     let doc = ImDocument::parse(front).map_err(|e| {
@@ -88,7 +114,7 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
     let explicit_url = fields.optional("url", |item| absolute_url(str_of(item)?, &channel.base_url));
     let url = explicit_url.or_else(|| slug.as_ref().map(|s| channel.article_url(s)));
     let license = url.as_ref().and_then(|base| fields.optional("license", |item| absolute_url(str_of(item)?, base)));
-    let image = url.as_ref().and_then(|base| fields.image(base));
+    let image = url.as_ref().and_then(|base| fields.image(base, &channel.base_url, media));
 
     if let (Some(published), Some(updated)) = (published, updated) {
         if updated < published {
@@ -223,7 +249,9 @@ impl Fields<'_> {
         self.optional(key, parse)
     }
 
-    fn image(&mut self, base: &Url) -> Option<Image> {
+    /// The `image` table. `base` resolves relative URLs; an image given as
+    /// a media path is looked up with `media` and served from `site`.
+    fn image(&mut self, base: &Url, site: &Url, media: &MediaLookup<'_>) -> Option<Image> {
         let item = self.table.get("image")?;
         let line = self.key_line(self.table, "image");
         let Some(table) = item.as_table_like() else {
@@ -261,29 +289,123 @@ impl Fields<'_> {
                 }
             },
         };
-        let url = text("url", &mut problems).and_then(|raw| match absolute_url(&raw, base) {
+        // A media file's problems point at the `url` line itself (its own
+        // line in an `[image]` table).
+        let url_line = table
+            .get_key_value("url")
+            .and_then(|(key, _)| key.span())
+            .map_or(line, |span| 1 + line_of(self.front, span.start));
+        let mut url_problems = Vec::new();
+        let raw_url = text("url", &mut problems);
+        let names_media = raw_url.as_deref().is_some_and(|raw| MediaPath::referenced_by(raw).is_some());
+        let url = raw_url.and_then(|raw| match image_url(&raw, base, media) {
             Ok(url) => Some(url),
-            Err(e) => {
-                problems.push(format!("`url`: {e}"));
+            Err(UrlProblem::Url(message)) => {
+                problems.push(message);
+                None
+            }
+            Err(UrlProblem::File(message)) => {
+                url_problems.push(message);
                 None
             }
         });
         let alt = text("alt", &mut problems);
-        let media_type = text("type", &mut problems).and_then(|t| {
-            if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
-                Some(t)
-            } else {
-                problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
-                None
-            }
-        });
+        // A media file's type is known; an image elsewhere must say it.
+        let media_type =
+            (!names_media || table.contains_key("type")).then(|| text("type", &mut problems)).flatten().and_then(|t| {
+                if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
+                    Some(t)
+                } else {
+                    problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
+                    None
+                }
+            });
         let length = number("length", &mut problems).and_then(|n| u64::try_from(n).ok());
         let width = number("width", &mut problems).and_then(|n| u32::try_from(n).ok());
         let height = number("height", &mut problems).and_then(|n| u32::try_from(n).ok());
+        let described = Described { media_type, length, width, height };
+        let Described { media_type, length, width, height } = match url {
+            Some(ImageUrl::File(ref path, ref info)) => described.filled_from(path, info, &mut problems),
+            _ => described,
+        };
         for message in problems {
             self.error(line, "image", message);
         }
-        Some(Image { url: url?, alt: alt?, media_type: media_type?, length, width, height })
+        for message in url_problems {
+            self.error(url_line, "image.url", message);
+        }
+        let url = match url? {
+            ImageUrl::Url(url) => url,
+            ImageUrl::File(path, info) => path.url(site, &info.sha256),
+        };
+        Some(Image { url, alt: alt?, media_type: media_type?, length, width, height })
+    }
+}
+
+/// Where an image's `url` leads.
+enum ImageUrl {
+    /// A URL as written (resolved against the article's URL).
+    Url(Url),
+    /// A media file of the content directory.
+    File(MediaPath, MediaInfo),
+}
+
+/// What is wrong with an image's `url`.
+enum UrlProblem {
+    /// Not a URL.
+    Url(String),
+    /// A media path that is invalid, or no image herald has.
+    File(String),
+}
+
+/// Resolves an image's `url`: a relative path or a `/media/…` path names a
+/// media file (looked up with `media`), anything else is a URL.
+fn image_url(raw: &str, base: &Url, media: &MediaLookup<'_>) -> Result<ImageUrl, UrlProblem> {
+    match MediaPath::referenced_by(raw) {
+        None => absolute_url(raw, base).map(ImageUrl::Url).map_err(|e| UrlProblem::Url(format!("`url`: {e}"))),
+        Some(Err(e)) => Err(UrlProblem::File(e)),
+        Some(Ok(path)) => match media(&path) {
+            Ok(info) if info.is_image() => Ok(ImageUrl::File(path, info)),
+            Ok(info) => Err(UrlProblem::File(format!("{:?} is {}, not an image", path.as_str(), info.content_type))),
+            Err(message) => Err(UrlProblem::File(message)),
+        },
+    }
+}
+
+/// The description of an image the front matter gives.
+struct Described {
+    media_type: Option<String>,
+    length: Option<u64>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+impl Described {
+    /// Fills what the front matter left out from the file; a value it gives
+    /// that the file contradicts is a problem (a stale `length` would
+    /// mislead every feed reader that downloads the enclosure).
+    fn filled_from(self, path: &MediaPath, info: &MediaInfo, problems: &mut Vec<String>) -> Self {
+        let pairs = [
+            ("type", self.media_type.clone(), Some(info.content_type.clone())),
+            ("length", self.length.map(|n| n.to_string()), Some(info.size.to_string())),
+            ("width", self.width.map(|n| n.to_string()), info.width.map(|n| n.to_string())),
+            ("height", self.height.map(|n| n.to_string()), info.height.map(|n| n.to_string())),
+        ];
+        for (key, given, actual) in pairs {
+            if let (Some(given), Some(actual)) = (given, actual) {
+                if given != actual {
+                    problems.push(format!(
+                        "`{key}` is {given} but the file {path} has {actual}; remove `{key}`: herald reads it from the file"
+                    ));
+                }
+            }
+        }
+        Self {
+            media_type: Some(info.content_type.clone()),
+            length: Some(info.size),
+            width: info.width,
+            height: info.height,
+        }
     }
 }
 
@@ -432,6 +554,68 @@ Premier [lien](../autre).
         let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("a.md:4: title: contains the control character U+0001"), "{all}");
         assert!(all.contains("a.md:11: body: contains the control character U+0007"), "{all}");
+    }
+
+    fn carte(path: &MediaPath) -> Result<MediaInfo, String> {
+        match path.as_str() {
+            "img/carte.png" => Ok(MediaInfo {
+                content_type: "image/png".into(),
+                size: 6443,
+                sha256: "3f1c0a9b8d7e6f5a4b3c2d1e0f".into(),
+                width: Some(64),
+                height: Some(40),
+            }),
+            "doc/rapport.pdf" => Ok(MediaInfo {
+                content_type: "application/pdf".into(),
+                size: 10,
+                sha256: "00".into(),
+                width: None,
+                height: None,
+            }),
+            other => Err(format!("{other:?} is not in the content directory")),
+        }
+    }
+
+    #[test]
+    fn an_image_given_as_a_media_path_is_filled_from_the_file() {
+        for url in ["img/carte.png", "/media/img/carte.png"] {
+            let text = GOOD.replace(
+                r#"image = { url = "/img/a.jpg", alt = "Une carte", type = "image/jpeg", length = 1200 }"#,
+                &format!("[image]\nurl = \"{url}\"\nalt = \"Une carte\""),
+            );
+            let article = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap();
+            let image = article.image.unwrap();
+            assert_eq!(image.url.as_str(), "https://news.example.org/media/img/carte.png?v=3f1c0a9b8d7e");
+            assert_eq!(image.media_type, "image/png");
+            assert_eq!((image.length, image.width, image.height), (Some(6443), Some(64), Some(40)));
+        }
+    }
+
+    #[test]
+    fn a_missing_media_file_is_reported_on_the_line_of_image_url() {
+        let text = GOOD.replace(
+            r#"image = { url = "/img/a.jpg", alt = "Une carte", type = "image/jpeg", length = 1200 }"#,
+            "[image]\nalt = \"Une carte\"\nurl = \"img/absente.png\"",
+        );
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert_eq!(errors.len(), 1, "{all}");
+        assert!(all.starts_with("a.md:10: image.url: \"img/absente.png\" is not in the content directory"), "{all}");
+        // Without a look-up, a media path cannot be resolved at all.
+        let errors = parse_article(Path::new("a.md"), &text, &channel()).unwrap_err();
+        assert!(errors[0].to_string().starts_with("a.md:10: image.url:"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn values_that_contradict_the_media_file_and_non_images_are_refused() {
+        let text = GOOD.replace(r#"url = "/img/a.jpg""#, r#"url = "img/carte.png""#);
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("a.md:8: image: `type` is image/jpeg but the file img/carte.png has image/png"), "{all}");
+        assert!(all.contains("a.md:8: image: `length` is 1200 but the file img/carte.png has 6443"), "{all}");
+        let text = GOOD.replace(r#"url = "/img/a.jpg""#, r#"url = "doc/rapport.pdf""#);
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        assert!(errors[0].to_string().contains("image.url: \"doc/rapport.pdf\" is application/pdf, not an image"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod copy;
 mod deliveries;
 mod events;
 mod federation;
+mod media;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -38,6 +39,7 @@ pub use deliveries::{
 };
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
+pub use media::{Media, MediaRow, MediaWrite};
 
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

@@ -75,7 +75,11 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
-        Ok(Self { listener, state: AppState { store, settings, cache, client, deliveries }, watch: None })
+        Ok(Self {
+            listener,
+            state: AppState { store, settings, cache, client, deliveries, media: Arc::default() },
+            watch: None,
+        })
     }
 
     /// Republish the content directory whenever a file in it changes. The

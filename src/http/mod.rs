@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod error;
+pub mod media;
 pub mod representation;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub client: Client,
     /// Wakes the delivery workers when something is queued.
     pub deliveries: Arc<Notify>,
+    /// The media files served lately.
+    pub media: Arc<media::MediaCache>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/authors/{key}/{file}", get(author_feed))
         .route("/archive/{file}", get(archive))
         .route("/healthz", get(healthz))
+        .route("/media/{*path}", get(media::serve))
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes
         // from memory and cannot hang; without the two layers they answer

@@ -150,19 +150,7 @@ pub async fn publish_dir(
     let activities = |change, article: &crate::article::Article, revision| {
         Some(outbox::activity(channel, account, change, article, revision))
     };
-    // The sync is one transaction, so retrying it after SQLite reported the
-    // database busy (a long write by a running server) is safe.
-    let mut attempt = 0;
-    let report = loop {
-        match store.sync(&submissions, &activities, now).await {
-            Err(error) if error.is_busy() && attempt < 5 => {
-                attempt += 1;
-                tracing::warn!(%error, attempt, "database busy; retrying the publish");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-            }
-            result => break result?,
-        }
-    };
+    let report = retry_busy(|| store.sync(&submissions, &activities, now)).await?;
 
     // If the directory itself could not be read, every file would look gone.
     let dir_unreadable = content_errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
@@ -188,6 +176,27 @@ pub async fn publish_dir(
         Vec::new()
     };
     Ok(Outcome { report, content_errors, missing, pruned, media })
+}
+
+/// Runs one store transaction, again after SQLite reported the database
+/// busy (a long write by a running server): safe, since a transaction
+/// that failed left nothing behind.
+async fn retry_busy<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match transaction().await {
+            Err(error) if error.is_busy() && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database busy; retrying the publish");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Stores the media files whose bytes are not in the database yet; returns
@@ -220,7 +229,7 @@ async fn store_media(
                 continue;
             }
         };
-        if store.put_media(&new, now).await?.changed {
+        if retry_busy(|| store.put_media(&new, now)).await?.changed {
             written.push(file.path.to_string());
         }
     }

@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{header, repo, spawn_app, TestApp, BASE_URL};
+use crate::common::{header, repo, spawn_app, spawn_instance, TestApp, BASE_URL};
 
 const ARTICLE: &str = r#"+++
 id = "urn:uuid:6c1e0f0a-8d0b-4c77-9a51-0b8f5f0d2a10"
@@ -37,6 +37,12 @@ fn versioned_url(bytes: &[u8]) -> String {
 /// path, published with the real `herald publish`.
 async fn app_with_image() -> TestApp {
     let app = spawn_app().await;
+    add_image(&app).await;
+    app
+}
+
+/// Adds the fixture image and the article to `app`'s content and publishes.
+async fn add_image(app: &TestApp) {
     std::fs::create_dir_all(app.content_dir.join("img")).unwrap();
     std::fs::write(app.content_dir.join("img/carte.png"), fixture()).unwrap();
     app.write_content("carte-du-sahel.md", ARTICLE);
@@ -45,7 +51,6 @@ async fn app_with_image() -> TestApp {
     assert!(output.status.success(), "{output:?}");
     assert!(stdout.contains("media: 1 stored (img/carte.png)"), "{stdout}");
     app.await_body("/feed.json", |body| body.contains("carte-du-sahel")).await;
-    app
 }
 
 #[tokio::test]
@@ -80,6 +85,11 @@ async fn media_files_are_served_with_strong_validators_and_cache_headers() {
     let response = app.get_with("/media/img/carte.png", &[("if-none-match", &etag)]).await;
     assert_eq!(response.status(), 304);
     assert_eq!(header(response.headers(), "etag"), etag);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    let response = app.client.head(format!("{}/media/img/carte.png", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(response.headers(), "content-length"), bytes.len().to_string());
     assert!(response.bytes().await.unwrap().is_empty());
 
     assert_eq!(app.get("/media/img/absente.png").await.status(), 404);
@@ -234,4 +244,29 @@ async fn herald_check_reports_a_missing_image_file_on_the_line_of_image_url() {
     let output = app.herald(&["publish"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success() && stdout.contains(&expected), "{stdout}");
+}
+
+/// Two instances on one PostgreSQL database: a file replaced through one is
+/// served new by the other at once, though its memory held the old bytes
+/// (each unversioned request checks the stored hash; no notification needed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_the_bytes_another_instance_published() {
+    let Some(database) = crate::pg::fresh_database().await else { return };
+    let a = spawn_instance(&database, BASE_URL).await;
+    let b = spawn_instance(&database, BASE_URL).await;
+    add_image(&a).await;
+    let old = fixture();
+    assert_eq!(b.get("/media/img/carte.png").await.bytes().await.unwrap().as_ref(), old.as_slice());
+
+    let mut new = old.clone();
+    new.extend_from_slice(b"published through the other instance");
+    std::fs::write(a.content_dir.join("img/carte.png"), &new).unwrap();
+    let output = a.herald(&["publish"]).await;
+    assert!(output.status.success(), "{output:?}");
+
+    assert_eq!(b.get("/media/img/carte.png").await.bytes().await.unwrap().as_ref(), new.as_slice());
+    let versioned = versioned_url(&new).replace(BASE_URL, "/");
+    let response = b.get(&versioned).await;
+    assert_eq!(header(response.headers(), "cache-control"), "public, max-age=31536000, immutable");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), new.as_slice());
 }

@@ -35,6 +35,28 @@ pub struct Settings {
     pub account: Account,
     /// `[federation]`: how activities are delivered.
     pub delivery: DeliverySettings,
+    /// `[websub]`: herald's own WebSub hub.
+    pub websub: WebSubSettings,
+}
+
+/// `[websub]`: leases granted by herald's hub, and external hubs to ping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSubSettings {
+    /// The lease granted when a subscriber asks for none, in seconds.
+    pub lease_seconds: i64,
+    /// The shortest lease granted (shorter requests are raised to it).
+    pub min_lease_seconds: i64,
+    /// The longest lease granted (longer requests are cut to it).
+    pub max_lease_seconds: i64,
+    /// External hubs told (`hub.mode=publish`) when a main feed changes.
+    pub hubs: Vec<Url>,
+}
+
+impl WebSubSettings {
+    /// The lease granted for a request of `requested` seconds (none: the default).
+    pub fn grant(&self, requested: Option<i64>) -> i64 {
+        requested.unwrap_or(self.lease_seconds).clamp(self.min_lease_seconds, self.max_lease_seconds)
+    }
 }
 
 /// Outbound federation traffic.
@@ -258,6 +280,16 @@ struct Raw {
     feeds: RawFeeds,
     channel: RawChannel,
     federation: RawFederation,
+    websub: RawWebSub,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebSub {
+    lease_seconds: i64,
+    min_lease_seconds: i64,
+    max_lease_seconds: i64,
+    hubs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +396,9 @@ impl Settings {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                // HERALD_WEBSUB__HUBS=https://a.example/,https://b.example/
+                .list_separator(",")
+                .with_list_parse_key("websub.hubs")
                 .source(Some(env)),
         );
         let raw: Raw =
@@ -502,6 +537,7 @@ impl Raw {
         check("federation.delivery_lock_seconds", in_range(fed.delivery_lock_seconds, 1..=3600));
         check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
         check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
+        let websub = self.websub.validate(&mut check);
 
         match (
             (bind, base_url, language, license_url, icon, logo, favicon),
@@ -592,9 +628,52 @@ impl Raw {
                         keep_delivered: chrono::TimeDelta::days(fed.keep_delivered_days),
                         keep_failed: chrono::TimeDelta::days(fed.keep_failed_days),
                     },
+                    websub,
                 })
             }
             _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+}
+
+impl RawWebSub {
+    /// Checks the section, reporting each problem through `check`.
+    fn validate(self, check: &mut impl FnMut(&str, Result<(), String>)) -> WebSubSettings {
+        // A year at most: a subscriber renews long before, and an abandoned
+        // callback should not be pushed to forever.
+        const YEAR: i64 = 365 * 86_400;
+        check("websub.min_lease_seconds", in_range(self.min_lease_seconds, 60..=YEAR));
+        check("websub.max_lease_seconds", in_range(self.max_lease_seconds, 60..=YEAR));
+        check(
+            "websub.max_lease_seconds",
+            if self.max_lease_seconds >= self.min_lease_seconds {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is below websub.min_lease_seconds ({})",
+                    self.max_lease_seconds, self.min_lease_seconds
+                ))
+            },
+        );
+        check(
+            "websub.lease_seconds",
+            in_range(self.lease_seconds, self.min_lease_seconds..=self.max_lease_seconds)
+                .map_err(|e| format!("{e} (websub.min_lease_seconds to websub.max_lease_seconds)")),
+        );
+        let mut hubs = Vec::new();
+        for raw in &self.hubs {
+            match optional_url(raw) {
+                Ok(Some(url)) => hubs.push(url),
+                Ok(None) => check("websub.hubs", Err("an empty hub URL".to_owned())),
+                Err(message) => check("websub.hubs", Err(message)),
+            }
+        }
+        hubs.dedup();
+        WebSubSettings {
+            lease_seconds: self.lease_seconds,
+            min_lease_seconds: self.min_lease_seconds,
+            max_lease_seconds: self.max_lease_seconds,
+            hubs,
         }
     }
 }
@@ -696,6 +775,43 @@ mod tests {
         let settings = Settings::load_with_env(Some(&path), env(&[])).unwrap();
         assert_eq!(settings.channel.base_url.as_str(), "https://news.example.org/");
         assert_eq!(settings.database.url, "sqlite:///var/lib/herald/herald.db");
+    }
+
+    #[test]
+    fn websub_leases_are_clamped_and_bad_hubs_named() {
+        let settings = Settings::load_with_env(None, env(&[])).unwrap();
+        let websub = &settings.websub;
+        assert_eq!(websub.grant(None), websub.lease_seconds);
+        assert_eq!(websub.grant(Some(1)), websub.min_lease_seconds);
+        assert_eq!(websub.grant(Some(i64::MAX)), websub.max_lease_seconds);
+        let err = Settings::load_with_env(
+            None,
+            env(&[("HERALD_WEBSUB__LEASE_SECONDS", "10"), ("HERALD_WEBSUB__MAX_LEASE_SECONDS", "30")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("websub.lease_seconds: 10 is out of range"), "{err}");
+        assert!(err.contains("websub.max_lease_seconds: 30 is out of range"), "{err}");
+        let settings = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_WEBSUB__HUBS", "https://a.example/hub,https://b.example/"),
+                ("HERALD_CHANNEL__TITLE", "A, B"),
+            ]),
+        )
+        .unwrap();
+        let hubs: Vec<&str> = settings.websub.hubs.iter().map(Url::as_str).collect();
+        assert_eq!(hubs, ["https://a.example/hub", "https://b.example/"]);
+        assert_eq!(settings.channel.title, "A, B");
+        let path = tempfile_with("[websub]\nhubs = [\"ftp://hub.example/\"]\n");
+        let err = Settings::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("websub.hubs: \"ftp://hub.example/\" is not an absolute http(s) URL"), "{err}");
+    }
+
+    fn tempfile_with(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("herald-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     #[test]

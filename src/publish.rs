@@ -71,6 +71,13 @@ impl fmt::Display for Outcome {
             writeln!(f, "media: {} stored ({})", self.media.len(), self.media.join(", "))?;
         }
         let r = &self.report;
+        for (slug, at) in &r.scheduled {
+            writeln!(
+                f,
+                "{slug}: scheduled; held until {} (a running `herald serve` publishes it then)",
+                at.to_rfc3339()
+            )?;
+        }
         let list = |slugs: &[String]| {
             if slugs.is_empty() {
                 String::new()
@@ -80,13 +87,17 @@ impl fmt::Display for Outcome {
         };
         writeln!(
             f,
-            "published: {} new{}, {} updated{}, {} retracted{}, {} unchanged, {} skipped",
+            "published: {} new{}, {} updated{}, {} retracted{}{}, {} unchanged, {} skipped",
             r.created.len(),
             list(&r.created),
             r.updated.len(),
             list(&r.updated),
             r.retracted.len() + self.pruned.len(),
             list(&[r.retracted.clone(), self.pruned.clone()].concat()),
+            match r.scheduled.len() {
+                0 => String::new(),
+                n => format!(", {n} scheduled"),
+            },
             r.unchanged,
             self.skipped_files(),
         )
@@ -147,10 +158,8 @@ pub async fn publish_dir(
         .zip(&sources)
         .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
         .collect();
-    let activities = |change, article: &crate::article::Article, revision| {
-        Some(outbox::activity(channel, account, change, article, revision))
-    };
-    let report = retry_busy(|| store.sync(&submissions, &activities, now)).await?;
+    let activities = outbox::activities(channel, account);
+    let mut report = retry_busy(|| store.sync(&submissions, &activities, now)).await?;
 
     // If the directory itself could not be read, every file would look gone.
     let dir_unreadable = content_errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
@@ -169,6 +178,8 @@ pub async fn publish_dir(
             })
             .collect();
     }
+    // Held articles whose time came while no server ran go out now.
+    report.created.extend(store.release_due(&activities, now).await?);
     let pruned = if prune && !missing.is_empty() {
         let ids: Vec<_> = missing.iter().map(|m| m.id.clone()).collect();
         store.retract(&ids, &activities, now).await?

@@ -164,6 +164,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &loaded.errors {
                 println!("{error}");
             }
+            let now = chrono::Utc::now();
+            for sourced in loaded.articles.iter().filter(|a| a.article.is_published() && a.article.published > now) {
+                println!(
+                    "{}: {} is scheduled: held until {}, then published by a running `herald serve`",
+                    sourced.path.display(),
+                    sourced.article.slug,
+                    sourced.article.published.to_rfc3339()
+                );
+            }
             println!(
                 "checked {} files in {}: {} valid, {} problems",
                 loaded.files.len(),

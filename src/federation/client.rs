@@ -229,6 +229,12 @@ impl Client {
 
     /// Sends a delivery signed by [`Client::sign_delivery`], giving up after `timeout`.
     pub async fn send_signed(&self, inbox: &Url, body: Bytes, headers: SignedHeaders, timeout: Duration) -> Delivered {
+        self.send(inbox, body, headers, timeout).await
+    }
+
+    /// POSTs `body` with `headers` and no signature (a WebSub distribution,
+    /// a hub ping), under the same guard, limits and timeout as deliveries.
+    pub async fn send(&self, inbox: &Url, body: Bytes, headers: SignedHeaders, timeout: Duration) -> Delivered {
         if let Err(error) = self.check(inbox) {
             return Delivered::Refused(error.to_string());
         }
@@ -245,6 +251,32 @@ impl Client {
             Err(error) if error.is_timeout() => Delivered::Timeout,
             Err(error) => Delivered::Network(error_chain(&error)),
         }
+    }
+
+    /// An unsigned GET of `url` (a WebSub intent verification), under the
+    /// same guard as deliveries: its status and at most `limit` bytes of its
+    /// body (a longer body is an error).
+    pub async fn get_capped(
+        &self,
+        url: &Url,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), FetchError> {
+        self.check(url)?;
+        let network = |source| FetchError::Network { url: url.clone(), source };
+        let mut response = self.http.get(url.clone()).timeout(timeout).send().await.map_err(network)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(network)? {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::Document {
+                    url: url.clone(),
+                    message: format!("response larger than {limit} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body.into()))
     }
 
     /// Signs and POSTs an activity to an inbox (one-off requests; fan-outs go

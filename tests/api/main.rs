@@ -21,5 +21,7 @@ mod media;
 mod pg;
 mod publish;
 mod queue;
+mod schedule;
 mod store;
 mod validators;
+mod websub;

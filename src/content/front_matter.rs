@@ -38,7 +38,7 @@ const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height
 
 /// Finds a media file named by the front matter (`image.url = "img/a.jpg"`):
 /// what its bytes are, or a message saying why it cannot be used.
-pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + 'a;
+pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + Send + Sync + 'a;
 
 /// Parses one article file. `path` is only used in messages; `channel`
 /// supplies the base URL (default canonical URL, relative links) and the
@@ -60,7 +60,8 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
 /// `media`: its URL becomes the file's `/media/…` URL, and its `type`,
 /// `length`, `width` and `height` come from the file when the front matter
 /// omits them (and must agree with it when it does not). A file `media`
-/// cannot find is an error on the line of `image.url`.
+/// cannot find is an error on the line of `image.url`. Relative links and
+/// images of the body that name a media file get its `/media/…` URL too.
 pub fn parse_article_with(
     path: &Path,
     text: &str,
@@ -162,7 +163,13 @@ pub fn parse_article_with(
     let Fields { errors, .. } = fields;
     match (id, slug, title, summary, published, url) {
         (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url)) if errors.is_empty() => {
-            let body_html = (kind == Kind::Full).then(|| markdown::to_html(body, &url));
+            // A relative link or image of the body that names a media file
+            // points at it under /media/, as `image.url` does.
+            let media_url = |raw: &str| {
+                let path = MediaPath::referenced_by(raw)?.ok()?;
+                media(&path).ok().map(|info| path.url(&channel.base_url, &info.sha256))
+            };
+            let body_html = (kind == Kind::Full).then(|| markdown::to_html_with(body, &url, &media_url));
             Ok(Article {
                 id,
                 slug,

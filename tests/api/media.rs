@@ -20,7 +20,7 @@ url = "img/carte.png"
 alt = "Carte du Sahel, Tin Zaouatine marqué"
 +++
 
-Texte de l'article.
+Texte de l'article, et [la carte en grand](img/carte.png).
 "#;
 
 fn fixture() -> Vec<u8> {
@@ -165,6 +165,9 @@ async fn an_image_given_as_a_path_is_filled_from_its_file_in_every_output() {
     let json: serde_json::Value = serde_json::from_str(&app.get_feed("json").await).unwrap();
     let item = json["items"].as_array().unwrap().iter().find(|i| i["title"] == "Une carte du Sahel").unwrap();
     assert_eq!(item["image"], url);
+    // A link of the body to the file points at it under /media/ too.
+    let content = item["content_html"].as_str().unwrap();
+    assert!(content.contains(&format!(r#"href="{url}""#)), "{content}");
 
     // The Note: an Image attachment with its alt text and size.
     let note: serde_json::Value = app

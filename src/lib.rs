@@ -16,6 +16,7 @@ pub mod content;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod import;
 pub mod media;
 pub mod publish;
 pub mod render;

@@ -1,6 +1,6 @@
-//! The command line: `serve`, `publish`, `check`, `render`, and the
-//! operator's commands `followers`, `interactions`, `queue`, `key rotate`
-//! and `copy`.
+//! The command line: `serve`, `publish`, `check`, `render`, `import`, and
+//! the operator's commands `followers`, `interactions`, `queue`, `key
+//! rotate` and `copy`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use crate::store::Store;
 use crate::{content, publish};
 
 mod copy;
+mod import;
 mod queue;
 
 /// herald publishes one article model as RSS 2.0, Atom 1.0 and JSON Feed.
@@ -89,6 +90,18 @@ pub enum Command {
         /// Delete what the target holds first (otherwise a non-empty target is refused).
         #[arg(long)]
         replace: bool,
+    },
+    /// Write one article file per entry of an RSS, Atom or JSON feed (and of
+    /// every page of its RFC 5005 archive) into DIR (default: content.dir).
+    /// Entries imported before are left alone; no file is ever overwritten.
+    Import {
+        /// The feed: a file, or an http(s) URL (fetched like federation
+        /// requests: private addresses need federation.allow_private_addresses).
+        #[arg(value_name = "FILE|URL")]
+        source: String,
+        /// Where to write the files; defaults to content.dir.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
@@ -251,6 +264,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 source.url = from;
             }
             copy::run(&source, &to, replace).await
+        }
+        Command::Import { source, dir } => {
+            let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
+            import::run(&settings, &source, &dir).await
         }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;

@@ -5,12 +5,14 @@
 pub mod front_matter;
 pub mod markdown;
 pub mod media;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use front_matter::{parse_article, parse_article_with};
+pub use front_matter::{parse_article, parse_article_with, peek_id_and_slug};
 pub use media::MediaFile;
+pub use writer::FrontMatter;
 
 use crate::article::Article;
 use crate::config::Channel;
@@ -109,6 +111,11 @@ fn reject_clashes(loaded: &mut Loaded) {
     }
     let mut flags = clashing.into_iter();
     loaded.articles.retain(|_| !flags.next().unwrap_or(false));
+}
+
+/// Every `*.md` file under `dir`, recursively, hidden entries skipped.
+pub(crate) fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    collect_files(dir, out, &mut Vec::new())
 }
 
 /// Lists the `*.md` files under `dir` in `md`, every other file in `others`.

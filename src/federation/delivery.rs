@@ -425,6 +425,13 @@ impl Engine {
     /// Loads the retired keys some claimed jobs are signed with (the Update
     /// that announces a key rotation).
     async fn load_retired_keys(&self, jobs: &[Job]) {
+        // A job signed with a retired key announces a rotation (perhaps made
+        // by another process): sign everything else with the new key, and
+        // serve it, before the announcement reaches anyone who may then
+        // fetch the actor.
+        if jobs.iter().any(|j| j.signing_key.is_some()) {
+            reload_key(&self.store, &self.client).await;
+        }
         for id in jobs.iter().filter_map(|j| j.signing_key) {
             if self.shared.retired_key(id).is_some() {
                 continue;

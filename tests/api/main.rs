@@ -13,6 +13,7 @@ mod federation;
 mod feeds;
 mod golden;
 mod history;
+mod import;
 mod inbox;
 mod instances;
 mod interop;

@@ -279,8 +279,26 @@ mod tests {
 
     #[test]
     fn images_are_measured_and_typed_by_content() {
-        let info = MediaInfo::of(&MediaPath::parse("img/carte.jpeg").unwrap(), JPEG).unwrap();
-        assert_eq!((info.content_type.as_str(), info.width, info.height), ("image/jpeg", Some(64), Some(40)));
+        let gif = b"GIF89a\x40\x00\x28\x00\x80\x00\x00";
+        let webp = b"RIFF\x11\x00\x00\x00WEBPVP8L\x05\x00\x00\x00\x2f\x3f\xc0\x09\x00";
+        // ftyp (avif), then meta > iprp > ipco > ispe (64×40).
+        let avif = b"\x00\x00\x00\x10ftypavif\x00\x00\x00\x00\
+                     \x00\x00\x00\x30meta\x00\x00\x00\x00\x00\x00\x00\x24iprp\x00\x00\x00\x1cipco\
+                     \x00\x00\x00\x14ispe\x00\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x28";
+        let images: [(&str, &[u8], &str); 4] = [
+            ("a.jpeg", JPEG, "image/jpeg"),
+            ("a.gif", gif, "image/gif"),
+            ("a.webp", webp, "image/webp"),
+            ("a.avif", avif, "image/avif"),
+        ];
+        for (name, bytes, media_type) in images {
+            let info = MediaInfo::of(&MediaPath::parse(name).unwrap(), bytes).unwrap();
+            assert_eq!(
+                (info.content_type.as_str(), info.width, info.height),
+                (media_type, Some(64), Some(40)),
+                "{name}"
+            );
+        }
         let info = MediaInfo::of(&MediaPath::parse("a.jpg").unwrap(), PNG).unwrap();
         assert_eq!((info.content_type.as_str(), info.width, info.height), ("image/png", Some(3), Some(2)));
         assert_eq!(info.size, PNG.len() as u64);

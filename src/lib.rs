@@ -9,6 +9,7 @@
 //! [`startup`] wires a server together and [`cli`] is the command line.
 
 pub mod activitystreams;
+pub mod api;
 pub mod article;
 pub mod cli;
 pub mod config;

@@ -3,42 +3,15 @@
 //! Every problem is reported with the line of the field at fault, and all of
 //! them are reported, not only the first.
 
-use std::ops::Range;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use toml_edit::{ImDocument, Item, Table, Value};
-use url::Url;
+use toml_edit::{ImDocument, Item, Table};
 
-use super::markdown;
-use crate::article::{Article, ArticleId, Image, Kind, Language, Slug, State, Tag};
+use super::fields::{self, Input, MediaLookup, Syntax, Value};
+use crate::article::Article;
 use crate::config::Channel;
 use crate::error::ContentError;
-use crate::media::{MediaInfo, MediaPath};
-
-/// The front-matter keys, in the order the README documents them.
-pub const FIELDS: &[&str] = &[
-    "id",
-    "slug",
-    "kind",
-    "title",
-    "summary",
-    "authors",
-    "language",
-    "tags",
-    "image",
-    "published",
-    "updated",
-    "license",
-    "url",
-    "state",
-];
-
-const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height"];
-
-/// Finds a media file named by the front matter (`image.url = "img/a.jpg"`):
-/// what its bytes are, or a message saying why it cannot be used.
-pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + Send + Sync + 'a;
+use crate::media::MediaPath;
 
 /// Parses one article file. `path` is only used in messages; `channel`
 /// supplies the base URL (default canonical URL, relative links) and the
@@ -47,7 +20,8 @@ pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + Sen
 /// An image given as a media path is an error here, since no media file is
 /// known: [`parse_article_with`] takes a look-up for them.
 ///
-/// On failure every problem found is returned, each with its line.
+/// On failure every problem found is returned, each with its line (the
+/// opening `+++`, line 1, for a missing field).
 pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Article, Vec<ContentError>> {
     let no_media = |media: &MediaPath| {
         Err(format!("{:?} names a media file, but none is known here: give an http(s) URL", media.as_str()))
@@ -55,13 +29,8 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
     parse_article_with(path, text, channel, &no_media)
 }
 
-/// [`parse_article`], resolving an image given as a media path
-/// (`image.url = "img/carte.jpg"` or `"/media/img/carte.jpg"`) with
-/// `media`: its URL becomes the file's `/media/…` URL, and its `type`,
-/// `length`, `width` and `height` come from the file when the front matter
-/// omits them (and must agree with it when it does not). A file `media`
-/// cannot find is an error on the line of `image.url`. Relative links and
-/// images of the body that name a media file get its `/media/…` URL too.
+/// [`parse_article`], resolving the media files that `image.url` and the
+/// body's links name with `media` (see [`fields::article`]).
 pub fn parse_article_with(
     path: &Path,
     text: &str,
@@ -78,117 +47,39 @@ pub fn parse_article_with(
             message: format!("front matter is not valid TOML: {}", e.message()),
         }]
     })?;
-    let mut fields = Fields { path, front, table: doc.as_table(), errors: Vec::new() };
-
-    for (key, _) in fields.table.iter() {
-        if !FIELDS.contains(&key) {
-            let line = fields.key_line(fields.table, key);
-            fields.error(line, key, format!("unknown key; expected one of: {}", FIELDS.join(", ")));
-        }
-    }
-
-    let id = fields.required("id", |item| ArticleId::parse(str_of(item)?));
-    let slug = fields.required("slug", |item| Slug::parse(str_of(item)?));
-    let kind = fields.optional("kind", |item| Kind::parse(str_of(item)?)).unwrap_or(Kind::Full);
-    let title = fields.required("title", |item| non_empty(str_of(item)?));
-    let summary = fields.required("summary", |item| non_empty(str_of(item)?));
-    let authors = fields
-        .optional("authors", |item| strings_of(item)?.into_iter().map(non_empty).collect::<Result<Vec<_>, _>>())
-        .unwrap_or_default();
-    let language =
-        fields.optional("language", |item| Language::parse(str_of(item)?)).unwrap_or_else(|| channel.language.clone());
-    let tags = fields
-        .optional("tags", |item| {
-            let mut tags: Vec<Tag> = Vec::new();
-            for raw in strings_of(item)? {
-                let tag = Tag::parse(&raw)?;
-                if !tags.contains(&tag) {
-                    tags.push(tag);
-                }
-            }
-            Ok(tags)
-        })
-        .unwrap_or_default();
-    let published = fields.required("published", datetime_of);
-    let updated = fields.optional("updated", datetime_of);
-    let state = fields.optional("state", |item| State::parse(str_of(item)?)).unwrap_or(State::Published);
-    let explicit_url = fields.optional("url", |item| absolute_url(str_of(item)?, &channel.base_url));
-    let url = explicit_url.or_else(|| slug.as_ref().map(|s| channel.article_url(s)));
-    let license = url.as_ref().and_then(|base| fields.optional("license", |item| absolute_url(str_of(item)?, base)));
-    let image = url.as_ref().and_then(|base| fields.image(base, &channel.base_url, media));
-
-    if let (Some(published), Some(updated)) = (published, updated) {
-        if updated < published {
-            let line = fields.key_line(fields.table, "updated");
-            fields.error(
-                line,
-                "updated",
-                format!(
-                    "{} is before published ({}); updated is the last change, so it is at or after published",
-                    updated.to_rfc3339(),
-                    published.to_rfc3339()
-                ),
-            );
-        }
-    }
-
-    for (index, line) in body.lines().enumerate() {
-        if let Some(c) = line.chars().find(|&c| !is_xml_char(c)) {
-            fields.error(
-                body_line + index,
-                "body",
-                format!(
-                    "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
-                    u32::from(c)
-                ),
-            );
-        }
-    }
-    let has_body = !body.trim().is_empty();
-    match (kind, has_body) {
-        (Kind::Full, false) => fields.error(
-            body_line,
-            "body",
-            "a full article needs a Markdown body after the closing +++; use kind = \"teaser\" for a summary-only item"
-                .to_owned(),
-        ),
-        (Kind::Teaser, true) => fields.error(
-            body_line,
-            "body",
-            "a teaser has no body; remove the text after the closing +++ or use kind = \"full\"".to_owned(),
-        ),
-        _ => {}
-    }
-
-    let Fields { errors, .. } = fields;
-    match (id, slug, title, summary, published, url) {
-        (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url)) if errors.is_empty() => {
-            // A relative link or image of the body that names a media file
-            // points at it under /media/, as `image.url` does.
-            let media_url = |raw: &str| {
-                let path = MediaPath::referenced_by(raw)?.ok()?;
-                media(&path).ok().map(|info| path.url(&channel.base_url, &info.sha256))
-            };
-            let body_html = (kind == Kind::Full).then(|| markdown::to_html_with(body, &url, &media_url));
-            Ok(Article {
-                id,
-                slug,
-                kind,
-                title,
-                summary,
-                body_html,
-                url,
-                authors,
-                language,
-                tags,
-                image,
-                license,
-                published,
-                updated: updated.unwrap_or(published),
-                state,
+    let table = doc.as_table();
+    let input = Input {
+        syntax: Syntax::Toml,
+        fields: table
+            .iter()
+            .map(|(key, item)| (key.to_owned(), value_of(item), Some(key_line(front, table, key))))
+            .collect(),
+        key_lines: nested_key_lines(front, table),
+        body,
+        body_line: Some(body_line),
+    };
+    fields::article(&input, channel, media).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| ContentError::Field {
+                path: path.to_owned(),
+                line: p.line.unwrap_or(1),
+                field: p.field,
+                message: p.message,
             })
-        }
-        _ => Err(errors),
+            .collect()
+    })
+}
+
+/// A TOML item as a neutral field value.
+fn value_of(item: &Item) -> Value {
+    match item {
+        Item::Value(value) => toml_value(value),
+        Item::Table(table) => Value::Table(table.iter().map(|(k, v)| (k.to_owned(), value_of(v))).collect()),
+        Item::ArrayOfTables(array) => Value::Array(
+            array.iter().map(|t| Value::Table(t.iter().map(|(k, v)| (k.to_owned(), value_of(v))).collect())).collect(),
+        ),
+        Item::None => Value::Other("none"),
     }
 }
 
@@ -202,6 +93,38 @@ pub fn peek_id_and_slug(text: &str) -> (Option<String>, Option<String>) {
     let Ok(doc) = ImDocument::parse(front) else { return (None, None) };
     let key = |name: &str| doc.get(name).and_then(Item::as_str).map(str::to_owned);
     (key("id"), key("slug"))
+}
+
+fn toml_value(value: &toml_edit::Value) -> Value {
+    use toml_edit::Value as Toml;
+    match value {
+        Toml::String(s) => Value::String(s.value().clone()),
+        Toml::Integer(n) => Value::Integer(*n.value()),
+        Toml::Datetime(d) => Value::Datetime(d.value().to_string()),
+        Toml::Array(array) => Value::Array(array.iter().map(toml_value).collect()),
+        Toml::InlineTable(table) => Value::Table(table.iter().map(|(k, v)| (k.to_owned(), toml_value(v))).collect()),
+        other => Value::Other(other.type_name()),
+    }
+}
+
+/// The file line of `key` in `table` (line 1, the opening `+++`, when unknown).
+fn key_line(front: &str, table: &Table, key: &str) -> usize {
+    table.key(key).and_then(|k| k.span()).map_or(1, |span| 1 + line_of(front, span.start))
+}
+
+/// The file line of every key of the tables of `table` (`[image]` or
+/// `image = { … }`), by dotted path: `("image.url", 10)`.
+fn nested_key_lines(front: &str, table: &Table) -> Vec<(String, usize)> {
+    let mut lines = Vec::new();
+    for (name, item) in table.iter() {
+        let Some(inner) = item.as_table_like() else { continue };
+        for (key, _) in inner.iter() {
+            if let Some(span) = inner.get_key_value(key).and_then(|(k, _)| k.span()) {
+                lines.push((format!("{name}.{key}"), 1 + line_of(front, span.start)));
+            }
+        }
+    }
+    lines
 }
 
 /// Splits a file into front matter, body and the 1-based line the body starts on.
@@ -230,268 +153,12 @@ fn line_of(text: &str, offset: usize) -> usize {
     1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
-struct Fields<'a> {
-    path: &'a Path,
-    front: &'a str,
-    table: &'a Table,
-    errors: Vec<ContentError>,
-}
-
-impl Fields<'_> {
-    fn error(&mut self, line: usize, field: &str, message: String) {
-        self.errors.push(ContentError::Field { path: self.path.to_owned(), line, field: field.to_owned(), message });
-    }
-
-    /// The file line of `key` in `table` (line 1, the opening `+++`, when unknown).
-    fn key_line(&self, table: &Table, key: &str) -> usize {
-        let span: Option<Range<usize>> = table.key(key).and_then(|k| k.span());
-        span.map_or(1, |span| 1 + line_of(self.front, span.start))
-    }
-
-    fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
-        let item = self.table.get(key)?;
-        match parse(item) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                let line = self.key_line(self.table, key);
-                self.error(line, key, message);
-                None
-            }
-        }
-    }
-
-    fn required<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
-        if self.table.get(key).is_none() {
-            self.error(1, key, format!("missing; add `{key} = …` to the front matter"));
-            return None;
-        }
-        self.optional(key, parse)
-    }
-
-    /// The `image` table. `base` resolves relative URLs; an image given as
-    /// a media path is looked up with `media` and served from `site`.
-    fn image(&mut self, base: &Url, site: &Url, media: &MediaLookup<'_>) -> Option<Image> {
-        let item = self.table.get("image")?;
-        let line = self.key_line(self.table, "image");
-        let Some(table) = item.as_table_like() else {
-            self.error(
-                line,
-                "image",
-                "expected a table: image = { url = \"…\", alt = \"…\", type = \"image/jpeg\" }".to_owned(),
-            );
-            return None;
-        };
-        let mut problems = Vec::new();
-        for (key, _) in table.iter() {
-            if !IMAGE_FIELDS.contains(&key) {
-                problems.push(format!("unknown key `{key}`; expected one of: {}", IMAGE_FIELDS.join(", ")));
-            }
-        }
-        let text = |key: &str, problems: &mut Vec<String>| match table.get(key).map(str_of) {
-            Some(Ok(value)) if !value.trim().is_empty() => Some(value.trim().to_owned()),
-            Some(Ok(_)) | None => {
-                problems.push(format!("`{key}` is required"));
-                None
-            }
-            Some(Err(e)) => {
-                problems.push(format!("`{key}`: {e}"));
-                None
-            }
-        };
-        let number = |key: &str, problems: &mut Vec<String>| match table.get(key) {
-            None => None,
-            Some(item) => match item.as_integer().filter(|n| *n > 0) {
-                Some(n) => Some(n),
-                None => {
-                    problems.push(format!("`{key}` must be a positive integer"));
-                    None
-                }
-            },
-        };
-        // A media file's problems point at the `url` line itself (its own
-        // line in an `[image]` table).
-        let url_line = table
-            .get_key_value("url")
-            .and_then(|(key, _)| key.span())
-            .map_or(line, |span| 1 + line_of(self.front, span.start));
-        let mut url_problems = Vec::new();
-        let raw_url = text("url", &mut problems);
-        let names_media = raw_url.as_deref().is_some_and(|raw| MediaPath::referenced_by(raw).is_some());
-        let url = raw_url.and_then(|raw| match image_url(&raw, base, media) {
-            Ok(url) => Some(url),
-            Err(UrlProblem::Url(message)) => {
-                problems.push(message);
-                None
-            }
-            Err(UrlProblem::File(message)) => {
-                url_problems.push(message);
-                None
-            }
-        });
-        let alt = text("alt", &mut problems);
-        // A media file's type is known; an image elsewhere must say it.
-        let media_type =
-            (!names_media || table.contains_key("type")).then(|| text("type", &mut problems)).flatten().and_then(|t| {
-                if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
-                    Some(t)
-                } else {
-                    problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
-                    None
-                }
-            });
-        let length = number("length", &mut problems).and_then(|n| u64::try_from(n).ok());
-        let width = number("width", &mut problems).and_then(|n| u32::try_from(n).ok());
-        let height = number("height", &mut problems).and_then(|n| u32::try_from(n).ok());
-        let described = Described { media_type, length, width, height };
-        let Described { media_type, length, width, height } = match url {
-            Some(ImageUrl::File(ref path, ref info)) => described.filled_from(path, info, &mut problems),
-            _ => described,
-        };
-        for message in problems {
-            self.error(line, "image", message);
-        }
-        for message in url_problems {
-            self.error(url_line, "image.url", message);
-        }
-        let url = match url? {
-            ImageUrl::Url(url) => url,
-            ImageUrl::File(path, info) => path.url(site, &info.sha256),
-        };
-        Some(Image { url, alt: alt?, media_type: media_type?, length, width, height })
-    }
-}
-
-/// Where an image's `url` leads.
-enum ImageUrl {
-    /// A URL as written (resolved against the article's URL).
-    Url(Url),
-    /// A media file of the content directory.
-    File(MediaPath, MediaInfo),
-}
-
-/// What is wrong with an image's `url`.
-enum UrlProblem {
-    /// Not a URL.
-    Url(String),
-    /// A media path that is invalid, or no image herald has.
-    File(String),
-}
-
-/// Resolves an image's `url`: a relative path or a `/media/…` path names a
-/// media file (looked up with `media`), anything else is a URL.
-fn image_url(raw: &str, base: &Url, media: &MediaLookup<'_>) -> Result<ImageUrl, UrlProblem> {
-    match MediaPath::referenced_by(raw) {
-        None => absolute_url(raw, base).map(ImageUrl::Url).map_err(|e| UrlProblem::Url(format!("`url`: {e}"))),
-        Some(Err(e)) => Err(UrlProblem::File(e)),
-        Some(Ok(path)) => match media(&path) {
-            Ok(info) if info.is_image() => Ok(ImageUrl::File(path, info)),
-            Ok(info) => Err(UrlProblem::File(format!("{:?} is {}, not an image", path.as_str(), info.content_type))),
-            Err(message) => Err(UrlProblem::File(message)),
-        },
-    }
-}
-
-/// The description of an image the front matter gives.
-struct Described {
-    media_type: Option<String>,
-    length: Option<u64>,
-    width: Option<u32>,
-    height: Option<u32>,
-}
-
-impl Described {
-    /// Fills what the front matter left out from the file; a value it gives
-    /// that the file contradicts is a problem (a stale `length` would
-    /// mislead every feed reader that downloads the enclosure).
-    fn filled_from(self, path: &MediaPath, info: &MediaInfo, problems: &mut Vec<String>) -> Self {
-        let pairs = [
-            ("type", self.media_type.clone(), Some(info.content_type.clone())),
-            ("length", self.length.map(|n| n.to_string()), Some(info.size.to_string())),
-            ("width", self.width.map(|n| n.to_string()), info.width.map(|n| n.to_string())),
-            ("height", self.height.map(|n| n.to_string()), info.height.map(|n| n.to_string())),
-        ];
-        for (key, given, actual) in pairs {
-            if let (Some(given), Some(actual)) = (given, actual) {
-                if given != actual {
-                    problems.push(format!(
-                        "`{key}` is {given} but the file {path} has {actual}; remove `{key}`: herald reads it from the file"
-                    ));
-                }
-            }
-        }
-        Self {
-            media_type: Some(info.content_type.clone()),
-            length: Some(info.size),
-            width: info.width,
-            height: info.height,
-        }
-    }
-}
-
-fn str_of(item: &Item) -> Result<&str, String> {
-    item.as_str().ok_or_else(|| format!("expected a string, found {}", item.type_name()))
-}
-
-fn non_empty(raw: impl AsRef<str>) -> Result<String, String> {
-    let trimmed = raw.as_ref().trim();
-    if trimmed.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if let Some(c) = trimmed.chars().find(|&c| !is_xml_char(c)) {
-        return Err(format!(
-            "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
-            u32::from(c)
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// XML 1.0 §2.2: the characters a feed can carry.
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn strings_of(item: &Item) -> Result<Vec<String>, String> {
-    let array = item
-        .as_array()
-        .ok_or_else(|| format!("expected an array of strings, e.g. [\"a\", \"b\"], found {}", item.type_name()))?;
-    array
-        .iter()
-        .map(|value| {
-            value
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| format!("expected strings only, found {}", value.type_name()))
-        })
-        .collect()
-}
-
-fn datetime_of(item: &Item) -> Result<DateTime<Utc>, String> {
-    let raw = match item.as_value() {
-        Some(Value::String(s)) => s.value().clone(),
-        Some(Value::Datetime(d)) => d.value().to_string(),
-        _ => {
-            return Err(format!("expected an RFC 3339 date, e.g. \"2024-07-29T08:00:00Z\", found {}", item.type_name()))
-        }
-    };
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|dt| dt.with_timezone(&Utc))
-        .map_err(|_| format!("{raw:?} is not RFC 3339 with a UTC offset, e.g. \"2024-07-29T08:00:00Z\""))
-}
-
-fn absolute_url(raw: &str, base: &Url) -> Result<Url, String> {
-    let url = base.join(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if matches!(url.scheme(), "http" | "https") {
-        Ok(url)
-    } else {
-        Err(format!("{raw:?} is not an http(s) URL"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::article::Tag;
     use crate::config::Settings;
+    use crate::media::MediaInfo;
 
     fn channel() -> Channel {
         let env = [("HERALD_SERVER__BASE_URL".to_owned(), "https://news.example.org/".to_owned())];

@@ -1,7 +1,10 @@
-//! Reads article files into the article model, and the media files beside
-//! them, reporting every problem as `path:line: field: message`. This module
+//! Reads article files (and the API's JSON documents) into the article
+//! model, and the media files beside the articles, reporting every problem
+//! as `path:line: field: message` (or, for JSON, by field). This module
 //! never touches the database.
 
+pub mod document;
+pub mod fields;
 pub mod front_matter;
 pub mod markdown;
 pub mod media;

@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/archive/{file}", get(archive))
         .route("/websub", post(websub).layer(DefaultBodyLimit::max(WEBSUB_BODY_LIMIT)))
         .route("/healthz", get(healthz))
+        .nest("/api", crate::api::router())
         .route("/media/{*path}", get(media::serve))
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes

@@ -29,6 +29,14 @@ pub enum ContentError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A media file beside the articles cannot be published.
+    #[error("{path}: {message}", path = .path.display())]
+    Media {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The file or directory cannot be read.
     #[error("{path}: cannot read: {source}", path = .path.display())]
     Read {

@@ -5,8 +5,8 @@
 //! Data flows one way: [`content`] (files) → [`store`] (database) →
 //! [`render`] (pure) → [`http`] (readers), [`federation`] (inboxes) and
 //! [`websub`] (subscribers), the last two through the durable delivery queue. [`activitystreams`] is the leaf
-//! vocabulary both sides share; [`startup`] wires a server together and
-//! [`cli`] is the command line.
+//! vocabulary both sides share, [`article`] and [`media`] the model;
+//! [`startup`] wires a server together and [`cli`] is the command line.
 
 pub mod activitystreams;
 pub mod api;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod federation;
 pub mod http;
 pub mod import;
+pub mod media;
 pub mod publish;
 pub mod render;
 pub mod startup;

@@ -1,6 +1,9 @@
 //! Publishing a content directory: read the files (`content`), store what
 //! changed (`store`), and report everything that was skipped.
 //!
+//! Media files go first, each written only when its hash changed, so an
+//! article never names an image the database does not have yet.
+//!
 //! A broken file is reported and skipped while the valid ones still publish;
 //! a file that disappeared is reported and left alone unless `prune` is set,
 //! in which case its article is retracted (never deleted: nothing stored is lost).
@@ -12,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Account, Channel};
-use crate::content::{self, Loaded};
+use crate::content::{self, Loaded, MediaFile};
 use crate::error::{ContentError, StoreError};
 use crate::federation::outbox;
 use crate::store::{Conflict, Store, Submission, SyncReport, TrackedFile};
@@ -28,6 +31,8 @@ pub struct Outcome {
     pub missing: Vec<TrackedFile>,
     /// Slugs retracted because their file is gone (`prune`).
     pub pruned: Vec<String>,
+    /// Media files stored because they are new or their bytes changed.
+    pub media: Vec<String>,
 }
 
 impl Outcome {
@@ -61,6 +66,9 @@ impl fmt::Display for Outcome {
                     file.source, file.slug
                 )?;
             }
+        }
+        if !self.media.is_empty() {
+            writeln!(f, "media: {} stored ({})", self.media.len(), self.media.join(", "))?;
         }
         let r = &self.report;
         for (slug, at) in &r.scheduled {
@@ -111,7 +119,10 @@ impl Outcome {
 
 fn error_path(error: &ContentError) -> &Path {
     match error {
-        ContentError::Field { path, .. } | ContentError::Syntax { path, .. } | ContentError::Read { path, .. } => path,
+        ContentError::Field { path, .. }
+        | ContentError::Syntax { path, .. }
+        | ContentError::Media { path, .. }
+        | ContentError::Read { path, .. } => path,
     }
 }
 
@@ -138,6 +149,8 @@ pub async fn publish_dir(
             }
         })
     };
+    let mut content_errors = loaded.errors;
+    let media = store_media(store, &loaded.media, &mut content_errors, now).await?;
     let sources: Vec<String> = loaded.articles.iter().map(|a| a.path.display().to_string()).collect();
     let submissions: Vec<Submission<'_>> = loaded
         .articles
@@ -146,22 +159,10 @@ pub async fn publish_dir(
         .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
         .collect();
     let activities = outbox::activities(channel, account);
-    // The sync is one transaction, so retrying it after SQLite reported the
-    // database busy (a long write by a running server) is safe.
-    let mut attempt = 0;
-    let mut report = loop {
-        match store.sync(&submissions, &activities, now).await {
-            Err(error) if error.is_busy() && attempt < 5 => {
-                attempt += 1;
-                tracing::warn!(%error, attempt, "database busy; retrying the publish");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-            }
-            result => break result?,
-        }
-    };
+    let mut report = retry_busy(|| store.sync(&submissions, &activities, now)).await?;
 
     // If the directory itself could not be read, every file would look gone.
-    let dir_unreadable = loaded.errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
+    let dir_unreadable = content_errors.iter().any(|e| matches!(e, ContentError::Read { path, .. } if path == dir));
     let mut missing = Vec::new();
     if !dir_unreadable {
         let seen_files: HashSet<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
@@ -185,5 +186,63 @@ pub async fn publish_dir(
     } else {
         Vec::new()
     };
-    Ok(Outcome { report, content_errors: loaded.errors, missing, pruned })
+    Ok(Outcome { report, content_errors, missing, pruned, media })
+}
+
+/// Runs one store transaction, again after SQLite reported the database
+/// busy (a long write by a running server): safe, since a transaction
+/// that failed left nothing behind.
+async fn retry_busy<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match transaction().await {
+            Err(error) if error.is_busy() && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database busy; retrying the publish");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Stores the media files whose bytes are not in the database yet; returns
+/// their paths. A file that cannot be read is reported and skipped.
+async fn store_media(
+    store: &Store,
+    files: &[MediaFile],
+    errors: &mut Vec<ContentError>,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let stored = store.media_hashes().await?;
+    let mut written = Vec::new();
+    for file in files.iter().filter(|f| stored.get(f.path.as_str()) != Some(&f.info.sha256)) {
+        // One file at a time: at most one file's bytes are in memory.
+        let read = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || content::media::read(&file)).await
+        };
+        let new = match read {
+            Ok(Ok(new)) => new,
+            Ok(Err(error)) => {
+                errors.push(error);
+                continue;
+            }
+            Err(join) => {
+                errors.push(ContentError::Read {
+                    path: file.file.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                });
+                continue;
+            }
+        };
+        if retry_busy(|| store.put_media(&new, now)).await?.changed {
+            written.push(file.path.to_string());
+        }
+    }
+    Ok(written)
 }

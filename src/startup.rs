@@ -85,7 +85,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
         let schedule = Arc::new(Notify::new());
-        let state = AppState { store, settings, cache, client, deliveries, schedule };
+        let state = AppState { store, settings, cache, client, deliveries, schedule, media: Arc::default() };
         Ok(Self { listener, state, watch: None })
     }
 

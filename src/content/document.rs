@@ -4,12 +4,18 @@
 //! The fields go through exactly the checks a file's do ([`super::fields`]);
 //! only the hints are worded for JSON. A `null` field counts as absent, so a
 //! JSON Merge Patch (RFC 7396) that nulls a field removes it.
+//!
+//! Media files are published from the content directory only: an
+//! `image.url` that names one (`img/carte.png`, `/media/img/carte.png`) is
+//! refused with a message saying so, and such links of the body are
+//! resolved against the article's URL like any other relative link.
 
 use serde_json::{Map, Value as Json};
 
 use super::fields::{self, Input, Problem, Syntax, Value};
 use crate::article::Article;
 use crate::config::Channel;
+use crate::media::{MediaInfo, MediaPath};
 
 /// Parses an API document into an article; on failure, every problem, each
 /// naming its field.
@@ -34,10 +40,11 @@ pub fn parse_document(doc: &Map<String, Json>, channel: &Channel) -> Result<Arti
             .filter(|(key, value)| key.as_str() != "body" && !value.is_null())
             .map(|(key, value)| (key.clone(), value_of(value), None))
             .collect(),
+        key_lines: Vec::new(),
         body,
         body_line: None,
     };
-    match fields::article(&input, channel) {
+    match fields::article(&input, channel, &no_media) {
         Ok(article) if problems.is_empty() => Ok(article),
         Ok(_) => Err(problems),
         Err(more) => {
@@ -45,6 +52,15 @@ pub fn parse_document(doc: &Map<String, Json>, channel: &Channel) -> Result<Arti
             Err(problems)
         }
     }
+}
+
+/// The API's media look-up: it knows no media file yet.
+fn no_media(path: &MediaPath) -> Result<MediaInfo, String> {
+    Err(format!(
+        "{:?} names a media file, which the API cannot use yet (media files are published from the content \
+         directory); give the image's absolute http(s) URL instead, e.g. the /media/… URL the site serves it at",
+        path.as_str()
+    ))
 }
 
 /// Applies a JSON Merge Patch (RFC 7396 §2) to `target`: objects merge key
@@ -158,6 +174,21 @@ mod tests {
         let problems = parse_document(&doc, &channel()).unwrap_err();
         assert_eq!(problems[0].field, "body");
         assert!(problems[0].message.starts_with("a teaser has no body; remove \"body\""), "{problems:?}");
+    }
+
+    #[test]
+    fn an_image_given_as_a_media_path_is_refused_on_image_url() {
+        for url in ["img/carte.png", "/media/img/carte.png"] {
+            let doc = object(json!({
+                "id": "tag:example.org,2024:a", "slug": "a", "title": "T", "summary": "S",
+                "published": "2024-08-05T08:00:00Z", "kind": "teaser",
+                "image": {"url": url, "alt": "Une carte"}
+            }));
+            let problems = parse_document(&doc, &channel()).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:#?}");
+            assert_eq!(problems[0].field, "image.url");
+            assert!(problems[0].message.contains("which the API cannot use yet"), "{problems:#?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! the Markdown body. [`article`] checks every field the same way for both
 //! and returns every problem found, each naming its field; only the wording
 //! of a hint ("add `id = …` to the front matter" or "add \"id\": … to the
-//! document") depends on the syntax. Nothing here reads files or the clock.
+//! document") depends on the syntax. Nothing here reads files or the clock:
+//! a media file an image or a link names is looked up with a
+//! [`MediaLookup`] the caller supplies.
 
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -15,6 +17,7 @@ use url::Url;
 use super::markdown;
 use crate::article::{Article, ArticleId, Image, Kind, Language, Slug, State, Tag};
 use crate::config::Channel;
+use crate::media::{MediaInfo, MediaPath};
 
 /// The article fields, in the order the README documents them.
 pub const FIELDS: &[&str] = &[
@@ -36,6 +39,10 @@ pub const FIELDS: &[&str] = &[
 
 /// The fields of `image`.
 pub const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height"];
+
+/// Finds a media file an article names (`image.url = "img/a.jpg"`): what
+/// its bytes are, or a message saying why it cannot be used.
+pub type MediaLookup<'a> = dyn Fn(&MediaPath) -> Result<MediaInfo, String> + Send + Sync + 'a;
 
 /// Where a document came from: it decides the wording of hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +98,9 @@ pub struct Input<'a> {
     /// Every top-level key with its value and its line (`None` in JSON),
     /// in the order written; unknown keys included, so they are reported.
     pub fields: Vec<(String, Value, Option<usize>)>,
+    /// The line of each key inside a table, by its dotted path
+    /// (`image.url`), when the syntax has lines (files).
+    pub key_lines: Vec<(String, usize)>,
     /// The Markdown body (empty for none).
     pub body: &'a str,
     /// The line the body starts on (files).
@@ -112,8 +122,16 @@ pub struct Problem {
 /// the base URL (default canonical URL, relative links) and the default
 /// language.
 ///
+/// An image given as a media path (`image.url = "img/carte.jpg"` or
+/// `"/media/img/carte.jpg"`) is resolved with `media`: its URL becomes the
+/// file's `/media/…` URL, and its `type`, `length`, `width` and `height`
+/// come from the file when the document omits them (and must agree with it
+/// when it does not). A file `media` cannot find is a problem of
+/// `image.url`, on that key's own line. Relative links and images of the
+/// body that name a media file get its `/media/…` URL too.
+///
 /// On failure every problem found is returned, not only the first.
-pub fn article(input: &Input<'_>, channel: &Channel) -> Result<Article, Vec<Problem>> {
+pub fn article(input: &Input<'_>, channel: &Channel, media: &MediaLookup<'_>) -> Result<Article, Vec<Problem>> {
     let mut fields = Fields { input, problems: Vec::new() };
     for (key, _, line) in &input.fields {
         if !FIELDS.contains(&key.as_str()) {
@@ -141,7 +159,7 @@ pub fn article(input: &Input<'_>, channel: &Channel) -> Result<Article, Vec<Prob
     // broken too, against the site's, so their own problems still show.
     let base = url.as_ref().unwrap_or(&channel.base_url);
     let license = fields.optional("license", |v| absolute_url(str_of(v)?, base));
-    let image = fields.image(base);
+    let image = fields.image(base, &channel.base_url, media);
 
     if let (Some(published), Some(updated)) = (published, updated) {
         if updated < published {
@@ -162,7 +180,13 @@ pub fn article(input: &Input<'_>, channel: &Channel) -> Result<Article, Vec<Prob
     let problems = fields.problems;
     match (id, slug, title, summary, published, url) {
         (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url)) if problems.is_empty() => {
-            let body_html = (kind == Kind::Full).then(|| markdown::to_html(input.body, &url));
+            // A relative link or image of the body that names a media file
+            // points at it under /media/, as `image.url` does.
+            let media_url = |raw: &str| {
+                let path = MediaPath::referenced_by(raw)?.ok()?;
+                media(&path).ok().map(|info| path.url(&channel.base_url, &info.sha256))
+            };
+            let body_html = (kind == Kind::Full).then(|| markdown::to_html_with(input.body, &url, &media_url));
             Ok(Article {
                 id,
                 slug,
@@ -203,6 +227,11 @@ impl Fields<'_, '_> {
         self.entry(key).and_then(|(_, line)| line)
     }
 
+    /// The line of a key inside a table (`image.url`), when known.
+    fn nested_line(&self, path: &str) -> Option<usize> {
+        self.input.key_lines.iter().find(|(p, _)| p == path).map(|&(_, line)| line)
+    }
+
     fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
         let (value, line) = self.entry(key)?;
         match parse(value) {
@@ -226,7 +255,9 @@ impl Fields<'_, '_> {
         self.optional(key, parse)
     }
 
-    fn image(&mut self, base: &Url) -> Option<Image> {
+    /// The `image` table. `base` resolves relative URLs; an image given as
+    /// a media path is looked up with `media` and served from `site`.
+    fn image(&mut self, base: &Url, site: &Url, media: &MediaLookup<'_>) -> Option<Image> {
         let (value, line) = self.entry("image")?;
         let Value::Table(entries) = value else {
             let hint = match self.input.syntax {
@@ -263,29 +294,55 @@ impl Fields<'_, '_> {
                 None
             }
         };
-        let url = text("url", &mut problems).and_then(|raw| match absolute_url(&raw, base) {
+        // A media file's problems point at the `url` line itself (its own
+        // line in an `[image]` table).
+        let url_line = self.nested_line("image.url").or(line);
+        let mut url_problems = Vec::new();
+        let raw_url = text("url", &mut problems);
+        let names_media = raw_url.as_deref().is_some_and(|raw| MediaPath::referenced_by(raw).is_some());
+        let url = raw_url.and_then(|raw| match image_url(&raw, base, media) {
             Ok(url) => Some(url),
-            Err(e) => {
-                problems.push(format!("`url`: {e}"));
+            Err(UrlProblem::Url(message)) => {
+                problems.push(message);
+                None
+            }
+            Err(UrlProblem::File(message)) => {
+                url_problems.push(message);
                 None
             }
         });
         let alt = text("alt", &mut problems);
-        let media_type = text("type", &mut problems).and_then(|t| {
-            if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
-                Some(t)
-            } else {
-                problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
-                None
-            }
-        });
+        // A media file's type is known; an image elsewhere must say it.
+        let media_type = (!names_media || value.get("type").is_some())
+            .then(|| text("type", &mut problems))
+            .flatten()
+            .and_then(|t| {
+                if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
+                    Some(t)
+                } else {
+                    problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
+                    None
+                }
+            });
         let length = number("length", &mut problems).and_then(|n| u64::try_from(n).ok());
         let width = number("width", &mut problems).and_then(|n| u32::try_from(n).ok());
         let height = number("height", &mut problems).and_then(|n| u32::try_from(n).ok());
+        let described = Described { media_type, length, width, height };
+        let Described { media_type, length, width, height } = match url {
+            Some(ImageUrl::File(ref path, ref info)) => described.filled_from(path, info, &mut problems),
+            _ => described,
+        };
         for message in problems {
             self.problem("image", line, message);
         }
-        Some(Image { url: url?, alt: alt?, media_type: media_type?, length, width, height })
+        for message in url_problems {
+            self.problem("image.url", url_line, message);
+        }
+        let url = match url? {
+            ImageUrl::Url(url) => url,
+            ImageUrl::File(path, info) => path.url(site, &info.sha256),
+        };
+        Some(Image { url, alt: alt?, media_type: media_type?, length, width, height })
     }
 
     /// The body: characters feeds can carry, present for a full article
@@ -321,6 +378,73 @@ impl Fields<'_, '_> {
             _ => return,
         };
         self.problem("body", body_line, message.to_owned());
+    }
+}
+
+/// Where an image's `url` leads.
+enum ImageUrl {
+    /// A URL as written (resolved against the article's URL).
+    Url(Url),
+    /// A media file of the content directory.
+    File(MediaPath, MediaInfo),
+}
+
+/// What is wrong with an image's `url`.
+enum UrlProblem {
+    /// Not a URL.
+    Url(String),
+    /// A media path that is invalid, or no image herald has.
+    File(String),
+}
+
+/// Resolves an image's `url`: a relative path or a `/media/…` path names a
+/// media file (looked up with `media`), anything else is a URL.
+fn image_url(raw: &str, base: &Url, media: &MediaLookup<'_>) -> Result<ImageUrl, UrlProblem> {
+    match MediaPath::referenced_by(raw) {
+        None => absolute_url(raw, base).map(ImageUrl::Url).map_err(|e| UrlProblem::Url(format!("`url`: {e}"))),
+        Some(Err(e)) => Err(UrlProblem::File(e)),
+        Some(Ok(path)) => match media(&path) {
+            Ok(info) if info.is_image() => Ok(ImageUrl::File(path, info)),
+            Ok(info) => Err(UrlProblem::File(format!("{:?} is {}, not an image", path.as_str(), info.content_type))),
+            Err(message) => Err(UrlProblem::File(message)),
+        },
+    }
+}
+
+/// The description of an image the document gives.
+struct Described {
+    media_type: Option<String>,
+    length: Option<u64>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+impl Described {
+    /// Fills what the document left out from the file; a value it gives
+    /// that the file contradicts is a problem (a stale `length` would
+    /// mislead every feed reader that downloads the enclosure).
+    fn filled_from(self, path: &MediaPath, info: &MediaInfo, problems: &mut Vec<String>) -> Self {
+        let pairs = [
+            ("type", self.media_type.clone(), Some(info.content_type.clone())),
+            ("length", self.length.map(|n| n.to_string()), Some(info.size.to_string())),
+            ("width", self.width.map(|n| n.to_string()), info.width.map(|n| n.to_string())),
+            ("height", self.height.map(|n| n.to_string()), info.height.map(|n| n.to_string())),
+        ];
+        for (key, given, actual) in pairs {
+            if let (Some(given), Some(actual)) = (given, actual) {
+                if given != actual {
+                    problems.push(format!(
+                        "`{key}` is {given} but the file {path} has {actual}; remove `{key}`: herald reads it from the file"
+                    ));
+                }
+            }
+        }
+        Self {
+            media_type: Some(info.content_type.clone()),
+            length: Some(info.size),
+            width: info.width,
+            height: info.height,
+        }
     }
 }
 

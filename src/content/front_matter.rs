@@ -7,18 +7,36 @@ use std::path::Path;
 
 use toml_edit::{ImDocument, Item, Table};
 
-use super::fields::{self, Input, Syntax, Value};
+use super::fields::{self, Input, MediaLookup, Syntax, Value};
 use crate::article::Article;
 use crate::config::Channel;
 use crate::error::ContentError;
+use crate::media::MediaPath;
 
 /// Parses one article file. `path` is only used in messages; `channel`
 /// supplies the base URL (default canonical URL, relative links) and the
 /// default language.
 ///
+/// An image given as a media path is an error here, since no media file is
+/// known: [`parse_article_with`] takes a look-up for them.
+///
 /// On failure every problem found is returned, each with its line (the
 /// opening `+++`, line 1, for a missing field).
 pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Article, Vec<ContentError>> {
+    let no_media = |media: &MediaPath| {
+        Err(format!("{:?} names a media file, but none is known here: give an http(s) URL", media.as_str()))
+    };
+    parse_article_with(path, text, channel, &no_media)
+}
+
+/// [`parse_article`], resolving the media files that `image.url` and the
+/// body's links name with `media` (see [`fields::article`]).
+pub fn parse_article_with(
+    path: &Path,
+    text: &str,
+    channel: &Channel,
+    media: &MediaLookup<'_>,
+) -> Result<Article, Vec<ContentError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (front, body, body_line) = split(path, text).map_err(|e| vec![e])?;
     let doc = ImDocument::parse(front).map_err(|e| {
@@ -36,10 +54,11 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
             .iter()
             .map(|(key, item)| (key.to_owned(), value_of(item), Some(key_line(front, table, key))))
             .collect(),
+        key_lines: nested_key_lines(front, table),
         body,
         body_line: Some(body_line),
     };
-    fields::article(&input, channel).map_err(|problems| {
+    fields::article(&input, channel, media).map_err(|problems| {
         problems
             .into_iter()
             .map(|p| ContentError::Field {
@@ -93,6 +112,21 @@ fn key_line(front: &str, table: &Table, key: &str) -> usize {
     table.key(key).and_then(|k| k.span()).map_or(1, |span| 1 + line_of(front, span.start))
 }
 
+/// The file line of every key of the tables of `table` (`[image]` or
+/// `image = { … }`), by dotted path: `("image.url", 10)`.
+fn nested_key_lines(front: &str, table: &Table) -> Vec<(String, usize)> {
+    let mut lines = Vec::new();
+    for (name, item) in table.iter() {
+        let Some(inner) = item.as_table_like() else { continue };
+        for (key, _) in inner.iter() {
+            if let Some(span) = inner.get_key_value(key).and_then(|(k, _)| k.span()) {
+                lines.push((format!("{name}.{key}"), 1 + line_of(front, span.start)));
+            }
+        }
+    }
+    lines
+}
+
 /// Splits a file into front matter, body and the 1-based line the body starts on.
 fn split<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str, usize), ContentError> {
     let syntax =
@@ -124,6 +158,7 @@ mod tests {
     use super::*;
     use crate::article::Tag;
     use crate::config::Settings;
+    use crate::media::MediaInfo;
 
     fn channel() -> Channel {
         let env = [("HERALD_SERVER__BASE_URL".to_owned(), "https://news.example.org/".to_owned())];
@@ -216,6 +251,68 @@ Premier [lien](../autre).
         let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("a.md:4: title: contains the control character U+0001"), "{all}");
         assert!(all.contains("a.md:11: body: contains the control character U+0007"), "{all}");
+    }
+
+    fn carte(path: &MediaPath) -> Result<MediaInfo, String> {
+        match path.as_str() {
+            "img/carte.png" => Ok(MediaInfo {
+                content_type: "image/png".into(),
+                size: 6443,
+                sha256: "3f1c0a9b8d7e6f5a4b3c2d1e0f".into(),
+                width: Some(64),
+                height: Some(40),
+            }),
+            "doc/rapport.pdf" => Ok(MediaInfo {
+                content_type: "application/pdf".into(),
+                size: 10,
+                sha256: "00".into(),
+                width: None,
+                height: None,
+            }),
+            other => Err(format!("{other:?} is not in the content directory")),
+        }
+    }
+
+    #[test]
+    fn an_image_given_as_a_media_path_is_filled_from_the_file() {
+        for url in ["img/carte.png", "/media/img/carte.png"] {
+            let text = GOOD.replace(
+                r#"image = { url = "/img/a.jpg", alt = "Une carte", type = "image/jpeg", length = 1200 }"#,
+                &format!("[image]\nurl = \"{url}\"\nalt = \"Une carte\""),
+            );
+            let article = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap();
+            let image = article.image.unwrap();
+            assert_eq!(image.url.as_str(), "https://news.example.org/media/img/carte.png?v=3f1c0a9b8d7e");
+            assert_eq!(image.media_type, "image/png");
+            assert_eq!((image.length, image.width, image.height), (Some(6443), Some(64), Some(40)));
+        }
+    }
+
+    #[test]
+    fn a_missing_media_file_is_reported_on_the_line_of_image_url() {
+        let text = GOOD.replace(
+            r#"image = { url = "/img/a.jpg", alt = "Une carte", type = "image/jpeg", length = 1200 }"#,
+            "[image]\nalt = \"Une carte\"\nurl = \"img/absente.png\"",
+        );
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert_eq!(errors.len(), 1, "{all}");
+        assert!(all.starts_with("a.md:10: image.url: \"img/absente.png\" is not in the content directory"), "{all}");
+        // Without a look-up, a media path cannot be resolved at all.
+        let errors = parse_article(Path::new("a.md"), &text, &channel()).unwrap_err();
+        assert!(errors[0].to_string().starts_with("a.md:10: image.url:"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn values_that_contradict_the_media_file_and_non_images_are_refused() {
+        let text = GOOD.replace(r#"url = "/img/a.jpg""#, r#"url = "img/carte.png""#);
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        let all = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("a.md:8: image: `type` is image/jpeg but the file img/carte.png has image/png"), "{all}");
+        assert!(all.contains("a.md:8: image: `length` is 1200 but the file img/carte.png has 6443"), "{all}");
+        let text = GOOD.replace(r#"url = "/img/a.jpg""#, r#"url = "doc/rapport.pdf""#);
+        let errors = parse_article_with(Path::new("a.md"), &text, &channel(), &carte).unwrap_err();
+        assert!(errors[0].to_string().contains("image.url: \"doc/rapport.pdf\" is application/pdf, not an image"));
     }
 
     #[test]

@@ -1,22 +1,26 @@
 //! Reads article files (and the API's JSON documents) into the article
-//! model, reporting every problem as `path:line: field: message` (or, for
-//! JSON, by field). This module never touches the database.
+//! model, and the media files beside the articles, reporting every problem
+//! as `path:line: field: message` (or, for JSON, by field). This module
+//! never touches the database.
 
 pub mod document;
 pub mod fields;
 pub mod front_matter;
 pub mod markdown;
+pub mod media;
 pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use front_matter::{parse_article, peek_id_and_slug};
+pub use front_matter::{parse_article, parse_article_with, peek_id_and_slug};
+pub use media::MediaFile;
 pub use writer::FrontMatter;
 
 use crate::article::Article;
 use crate::config::Channel;
 use crate::error::ContentError;
+use crate::media::{MediaInfo, MediaPath};
 
 /// An article and the file it came from.
 #[derive(Debug, Clone)]
@@ -35,31 +39,41 @@ pub struct Loaded {
     /// Every `*.md` file seen, good or bad (so a broken file is not mistaken
     /// for a deleted one).
     pub files: Vec<PathBuf>,
+    /// The media files beside the articles (those that can be published).
+    pub media: Vec<MediaFile>,
     /// Every problem found.
     pub errors: Vec<ContentError>,
 }
 
 /// Reads every `*.md` file under `dir` (recursively, hidden entries skipped,
-/// in path order). Good files are kept even when others are broken. Two files
-/// with the same `id` or `slug` are both refused, since either could be the
-/// one the newsroom meant.
+/// in path order), and every media file beside them ([`media`]), which an
+/// article's `image.url` may name by its path. Good files are kept even when
+/// others are broken. Two files with the same `id` or `slug` are both
+/// refused, since either could be the one the newsroom meant.
 pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
     let mut loaded = Loaded::default();
-    let mut files = Vec::new();
-    if let Err(source) = collect_md_files(dir, &mut files) {
+    let (mut files, mut others) = (Vec::new(), Vec::new());
+    if let Err(source) = collect_files(dir, &mut files, &mut others) {
         loaded.errors.push(ContentError::Read { path: dir.to_owned(), source });
         return loaded;
     }
     files.sort();
+    others.sort();
+    loaded.media = media::load(dir, &others, &mut loaded.errors);
+    let by_path: HashMap<&MediaPath, &MediaInfo> = loaded.media.iter().map(|m| (&m.path, &m.info)).collect();
+    let lookup =
+        |path: &MediaPath| by_path.get(path).map(|&info| info.clone()).ok_or_else(|| media::missing(dir, path));
+    let mut articles = Vec::new();
     for path in &files {
         match std::fs::read_to_string(path) {
-            Ok(text) => match parse_article(path, &text, channel) {
-                Ok(article) => loaded.articles.push(SourcedArticle { path: path.clone(), article }),
+            Ok(text) => match parse_article_with(path, &text, channel, &lookup) {
+                Ok(article) => articles.push(SourcedArticle { path: path.clone(), article }),
                 Err(errors) => loaded.errors.extend(errors),
             },
             Err(source) => loaded.errors.push(ContentError::Read { path: path.clone(), source }),
         }
     }
+    loaded.articles = articles;
     loaded.files = files;
     reject_clashes(&mut loaded);
     loaded
@@ -104,6 +118,11 @@ fn reject_clashes(loaded: &mut Loaded) {
 
 /// Every `*.md` file under `dir`, recursively, hidden entries skipped.
 pub(crate) fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    collect_files(dir, out, &mut Vec::new())
+}
+
+/// Lists the `*.md` files under `dir` in `md`, every other file in `others`.
+fn collect_files(dir: &Path, md: &mut Vec<PathBuf>, others: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -113,9 +132,11 @@ pub(crate) fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::R
         let path = entry.path();
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            collect_md_files(&path, out)?;
+            collect_files(&path, md, others)?;
         } else if path.extension().is_some_and(|ext| ext == "md") {
-            out.push(path);
+            md.push(path);
+        } else {
+            others.push(path);
         }
     }
     Ok(())
@@ -160,6 +181,42 @@ mod tests {
         assert_eq!(loaded.files.len(), 4);
         assert!(loaded.articles.is_empty(), "{:#?}", loaded.articles);
         assert_eq!(loaded.errors.len(), 4, "{:#?}", loaded.errors);
+    }
+
+    #[test]
+    fn media_files_are_loaded_beside_the_articles_and_named_by_images() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("img")).unwrap();
+        let png =
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/media/img/carte.png")).unwrap();
+        std::fs::write(dir.path().join("img/carte.png"), &png).unwrap();
+        std::fs::write(dir.path().join("img/broken.jpg"), "not a JPEG").unwrap();
+        std::fs::write(dir.path().join("img/notes.txt"), "not media").unwrap();
+        write(dir.path(), "a.md", "urn:uuid:00000000-0000-4000-8000-000000000001", "one");
+        let text = std::fs::read_to_string(dir.path().join("a.md")).unwrap().replacen(
+            "published",
+            "image = { url = \"img/carte.png\", alt = \"Carte\" }\npublished",
+            1,
+        );
+        std::fs::write(dir.path().join("a.md"), text).unwrap();
+
+        let loaded = load_dir(dir.path(), &channel());
+
+        let paths: Vec<&str> = loaded.media.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["img/carte.png"]);
+        let messages: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(
+            messages[0]
+                .ends_with("img/broken.jpg: not a JPEG, PNG, GIF, WebP or AVIF image that herald can read the size of"),
+            "{messages:#?}"
+        );
+        let image = loaded.articles[0].article.image.clone().unwrap();
+        assert_eq!(
+            (image.media_type.as_str(), image.length, image.width, image.height),
+            ("image/png", Some(png.len() as u64), Some(64), Some(40))
+        );
+        assert!(image.url.path().ends_with("/media/img/carte.png"), "{}", image.url);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod error;
+pub mod media;
 pub mod representation;
 
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub deliveries: Arc<Notify>,
     /// Wakes the scheduler when the site changed (a new schedule may be sooner).
     pub schedule: Arc<Notify>,
+    /// The media files served lately.
+    pub media: Arc<media::MediaCache>,
 }
 
 /// Handlers that serve the cached site take only the cache: extracting
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/websub", post(websub).layer(DefaultBodyLimit::max(WEBSUB_BODY_LIMIT)))
         .nest("/api", crate::api::router())
+        .route("/media/{*path}", get(media::serve))
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes
         // from memory: the snapshot's, or those `lazy` keeps, whose one build

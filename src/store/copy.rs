@@ -20,6 +20,7 @@ enum Kind {
     Text,
     Int,
     Time,
+    Bytes,
 }
 
 /// One table as `herald copy` moves it.
@@ -34,7 +35,7 @@ pub struct TableSpec {
     identity: Option<&'static str>,
 }
 
-use Kind::{Int, Text, Time as At};
+use Kind::{Bytes, Int, Text, Time as At};
 
 /// Every table, parents before children.
 pub const TABLES: &[TableSpec] = &[
@@ -232,11 +233,37 @@ pub const TABLES: &[TableSpec] = &[
         key: "token_id, key",
         identity: None,
     },
+    TableSpec {
+        name: "media",
+        columns: &[
+            ("path", Text),
+            ("content_type", Text),
+            ("sha256", Text),
+            ("size", Int),
+            ("width", Int),
+            ("height", Int),
+            ("created_at", At),
+            ("updated_at", At),
+            ("bytes", Bytes),
+        ],
+        key: "path",
+        identity: None,
+    },
 ];
 
 impl TableSpec {
     fn column_list(&self) -> String {
         self.columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Rows per INSERT: one at a time for tables that carry files, whose
+    /// rows can be megabytes each.
+    fn batch(&self) -> usize {
+        if self.columns.iter().any(|(_, kind)| *kind == Kind::Bytes) {
+            1
+        } else {
+            BATCH
+        }
     }
 
     fn count_sql(&self) -> String {
@@ -250,6 +277,7 @@ enum Value {
     Text(Option<String>),
     Int(Option<i64>),
     Time(Option<Time>),
+    Bytes(Option<Vec<u8>>),
 }
 
 /// Rows per multi-row INSERT (at most 11 columns: well under either
@@ -400,7 +428,7 @@ impl Store {
         for table in TABLES {
             progress(CopyProgress { table: table.name, done, total });
             let select = format!("SELECT {} FROM {} ORDER BY {}", table.column_list(), table.name, table.key);
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = Vec::with_capacity(table.batch());
             on_tx!(&mut source, conn => {
                 let mut rows = sqlx::query(&select).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await? {
@@ -410,12 +438,13 @@ impl Store {
                             Kind::Text => Value::Text(row.try_get(i)?),
                             Kind::Int => Value::Int(row.try_get(i)?),
                             Kind::Time => Value::Time(row.try_get(i)?),
+                            Kind::Bytes => Value::Bytes(row.try_get(i)?),
                         });
                     }
                     batch.push(values);
-                    if batch.len() == BATCH {
+                    if batch.len() == table.batch() {
                         insert(&mut out, table, &batch).await?;
-                        done += BATCH as u64;
+                        done += batch.len() as u64;
                         batch.clear();
                         progress(CopyProgress { table: table.name, done, total });
                     }
@@ -469,6 +498,7 @@ async fn insert(tx: &mut Tx, table: &TableSpec, rows: &[Vec<Value>]) -> Result<(
                 Value::Text(v) => query.bind(v.clone()),
                 Value::Int(v) => query.bind(*v),
                 Value::Time(v) => query.bind(*v),
+                Value::Bytes(v) => query.bind(v.clone()),
             };
         }
         query.execute(&mut *conn).await?;

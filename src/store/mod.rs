@@ -19,6 +19,7 @@ mod copy;
 mod deliveries;
 mod events;
 mod federation;
+mod media;
 mod websub;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ pub use deliveries::{
 };
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
+pub use media::{Media, MediaRow, MediaWrite};
 pub use websub::{Distribution, Subscription};
 
 use crate::config::DatabaseSettings;

@@ -20,7 +20,11 @@ struct Site {
 impl Site {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        copy_content(dir.path(), true);
+        let content = copy_content(dir.path(), true);
+        // A media file, whose bytes travel in a BLOB / BYTEA column.
+        std::fs::create_dir_all(content.join("img")).unwrap();
+        std::fs::copy(crate::common::repo().join("tests/fixtures/media/img/carte.png"), content.join("img/carte.png"))
+            .unwrap();
         let config_file = dir.path().join("herald.toml");
         std::fs::write(
             &config_file,

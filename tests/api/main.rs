@@ -19,6 +19,7 @@ mod inbox;
 mod instances;
 mod interop;
 mod latency;
+mod media;
 mod pg;
 mod publish;
 mod queue;

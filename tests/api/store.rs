@@ -32,6 +32,7 @@ use herald::article::{Article, ArticleId, Slug, State, Tag};
 use herald::config::{Channel, DatabaseSettings, Settings};
 use herald::error::StoreError;
 use herald::federation::keys::StoredKey;
+use herald::media::{MediaPath, NewMedia};
 use herald::store::{
     Backend, Change, Chore, CopyProgress, CopyRefused, DeliveryState, Distribution, Event, Events, HostHealth,
     InteractionKind, InteractionTotals, Invalidation, JobKind, Outcome, Outgoing, RemoteActorRow, Store, Submission,
@@ -1665,6 +1666,62 @@ both_backends! {
 }
 
 // ---------------------------------------------------------------------------
+// Media files
+// ---------------------------------------------------------------------------
+
+fn png(extra: &[u8]) -> NewMedia {
+    let mut bytes = std::fs::read(crate::common::repo().join("tests/fixtures/media/img/carte.png")).unwrap();
+    bytes.extend_from_slice(extra);
+    NewMedia::parse(MediaPath::parse("img/carte.png").unwrap(), bytes).unwrap()
+}
+
+both_backends! {
+    /// A media file reads back with its bytes; storing the same bytes again
+    /// writes nothing, new bytes move `updated_at` and keep `created_at`.
+    async fn media_files_are_stored_once_per_content(store: Store) {
+        let path = MediaPath::parse("img/carte.png").unwrap();
+        assert_eq!(store.media(&path).await.unwrap(), None);
+        assert_eq!(store.media_row(&path).await.unwrap(), None);
+        let first = png(b"");
+
+        let written = store.put_media(&first, t0()).await.unwrap();
+
+        assert!(written.changed);
+        let row = written.row;
+        assert_eq!(row.path, path);
+        assert_eq!(row.content_type, "image/png");
+        assert_eq!((row.size, row.width, row.height), (first.bytes.len() as u64, Some(64), Some(40)));
+        assert_eq!(row.sha256, first.info.sha256);
+        assert_eq!((row.created_at, row.updated_at), (t0(), t0()));
+        let media = store.media(&path).await.unwrap().unwrap();
+        assert_eq!(media.bytes, first.bytes);
+        assert_eq!(media.row, row);
+        assert_eq!(store.media_row(&path).await.unwrap(), Some(row.clone()));
+
+        let again = store.put_media(&first, t0() + secs(60)).await.unwrap();
+        assert!(!again.changed);
+        assert_eq!(again.row, row);
+
+        let second = png(b"more");
+        let replaced = store.put_media(&second, t0() + secs(120)).await.unwrap();
+        assert!(replaced.changed);
+        assert_eq!((replaced.row.created_at, replaced.row.updated_at), (t0(), t0() + secs(120)));
+        assert_eq!(store.media(&path).await.unwrap().unwrap().bytes, second.bytes);
+        let hashes = store.media_hashes().await.unwrap();
+        assert_eq!(hashes.get("img/carte.png"), Some(&second.info.sha256));
+        assert_eq!(hashes.len(), 1);
+    }
+
+    /// Files that are not images are stored without dimensions.
+    async fn media_files_other_than_images_have_no_dimensions(store: Store) {
+        let pdf = NewMedia::parse(MediaPath::parse("doc/rapport.pdf").unwrap(), b"%PDF-1.4 tiny".to_vec()).unwrap();
+        let row = store.put_media(&pdf, t0()).await.unwrap().row;
+        assert_eq!((row.content_type.as_str(), row.width, row.height), ("application/pdf", None, None));
+        assert_eq!(store.media(&pdf.path).await.unwrap().unwrap().bytes.as_ref(), b"%PDF-1.4 tiny");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // herald copy, and the contract between the two schemas
 // ---------------------------------------------------------------------------
 
@@ -1752,6 +1809,7 @@ async fn populate(store: &Store) -> Populated {
     store.save_api_article(&a4, Some("The body."), "cms", true, &activities, now).await.unwrap().unwrap();
     store.reserve_idempotency_key(token, "key-1", "hash-1", now, now - secs(86_400)).await.unwrap();
     store.finish_idempotency_key(token, "key-1", 201, "location: /api/articles/x\n", "{}").await.unwrap();
+    store.put_media(&png(b""), now).await.unwrap();
     let mut last_job = 0;
     for inbox in POPULATED_INBOXES {
         last_job = store.inbox_jobs(inbox, 100).await.unwrap().into_iter().map(|j| j.id).fold(last_job, i64::max);
@@ -1790,6 +1848,7 @@ async fn snapshot(store: &Store) -> Vec<String> {
         format!("tokens: {:?}", store.tokens().await.unwrap()),
         format!("api_article: {:?}", store.stored_article(&id(4)).await.unwrap()),
         format!("revisions: {:?}", store.revisions(&id(1)).await.unwrap()),
+        format!("media: {:?}", store.media(&MediaPath::parse("img/carte.png").unwrap()).await.unwrap()),
     ];
     for id in 1..=3 {
         let key = store.actor_key_by_id(id).await.unwrap();

@@ -148,7 +148,7 @@ venv_dir="${CARGO_TARGET_DIR:-$repo_root/target}/test-venv"
 python_bin=""
 
 has_feedparser() {
-    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema' >/dev/null 2>&1
+    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema, prometheus_client' >/dev/null 2>&1
 }
 
 # True when pip must not install into this interpreter (PEP 668, Debian 12).

@@ -16,6 +16,7 @@ pub mod content;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod metrics;
 pub mod publish;
 pub mod render;
 pub mod startup;

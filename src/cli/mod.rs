@@ -1,6 +1,6 @@
 //! The command line: `serve`, `publish`, `check`, `render`, and the
-//! operator's commands `followers`, `interactions`, `queue`, `key rotate`
-//! and `copy`.
+//! operator's commands `followers`, `interactions`, `queue`, `key rotate`,
+//! `copy`, `block` and `backup`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +17,10 @@ use crate::store::Store;
 use crate::{content, publish};
 
 mod copy;
+mod ops;
 mod queue;
+
+pub use ops::BlockAction;
 
 /// herald publishes one article model as RSS 2.0, Atom 1.0 and JSON Feed.
 #[derive(Debug, Parser)]
@@ -90,6 +93,21 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Block a domain (and its subdomains), lift a block, or list them.
+    Block {
+        /// What to do.
+        #[command(subcommand)]
+        action: BlockAction,
+    },
+    /// Write a consistent copy of the SQLite database to FILE, safe while
+    /// herald serves (on PostgreSQL, use pg_dump).
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
         /// Feed format.
@@ -150,10 +168,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish { dir, prune } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let bar = ops::spinner(&format!("publishing {}", dir.display()));
             let outcome =
                 publish::publish_dir(&store, &settings.channel, &settings.account, &dir, prune, chrono::Utc::now())
                     .await
-                    .with_context(|| format!("publishing {}", dir.display()))?;
+                    .with_context(|| format!("publishing {}", dir.display()));
+            bar.finish_and_clear();
+            let outcome = outcome?;
             store.close().await;
             print!("{outcome}");
             Ok(if outcome.skipped_anything() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -204,7 +225,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
             let now = chrono::Utc::now();
             if retry_now {
-                let due = store.retry_all_now(now).await?;
+                let bar = ops::spinner("making every pending delivery due");
+                let due = store.retry_all_now(now).await;
+                bar.finish_and_clear();
+                let due = due?;
                 println!("{due} pending deliveries are due now");
             }
             if let Some(inbox) = inbox {
@@ -243,6 +267,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             copy::run(&source, &to, replace).await
         }
+        Command::Block { action } => ops::block(&settings, action).await,
+        Command::Backup { file, force } => ops::backup(&settings, &file, force).await,
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
             let (scope, articles) = match tag {

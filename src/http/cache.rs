@@ -273,8 +273,10 @@ impl SiteCache {
         }
         let snapshot = self.current.load_full();
         if let Some(hit) = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner()).built.get(&key) {
+            crate::metrics::cache_hit();
             return Ok(Some(hit.clone()));
         }
+        crate::metrics::cache_miss();
         // An invalidation read while this builds would be lost: remember
         // where we were and do not keep the document if it moved.
         let seen = self.generation.load(Ordering::Acquire);
@@ -352,6 +354,7 @@ fn feed_representation(
 }
 
 async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteState) -> Result<Snapshot, StoreError> {
+    crate::metrics::snapshot_render();
     let (items, content) = settings.feeds.of(&Scope::All);
     let articles = store.latest_published(items).await?;
     let archives = usize::try_from(store.archived_count().await?).unwrap_or(0) / settings.feeds.archive_page_size;

@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod error;
+pub mod ops;
 pub mod representation;
 
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/authors/{key}/{file}", get(author_feed))
         .route("/archive/{file}", get(archive))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(ops::readyz))
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes
         // from memory and cannot hang; without the two layers they answer
@@ -100,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             app.cache.subscribe().respond(&headers)
         }))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(ops::track_request))
         .with_state(state)
 }
 
@@ -310,7 +313,8 @@ async fn lazy(app: &AppState, key: Key, headers: &HeaderMap) -> Result<Response,
     })
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 otherwise.
+/// Liveness: 200 when the database answers, 503 otherwise (`/readyz`
+/// also checks the schema).
 async fn healthz(State(app): State<AppState>) -> Response {
     let revision = app.cache.snapshot().revision;
     match app.store.ping().await {

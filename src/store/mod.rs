@@ -13,11 +13,13 @@
 //! on SQLite (which sorts as text); [`Time`] is both.
 
 mod articles;
+mod blocks;
 mod bookkeeping;
 mod copy;
 mod deliveries;
 mod events;
 mod federation;
+mod ops;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -30,6 +32,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSy
 use sqlx::{Executor, Postgres, Sqlite};
 
 pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
+pub use blocks::{BlockReport, BLOCKED};
 pub use bookkeeping::{Invalidation, KEEP_INVALIDATIONS, REMEMBER_RECEIVED};
 pub use copy::{CopyProgress, CopyRefused, TableCount, TableSpec, TABLES};
 pub use deliveries::{
@@ -38,6 +41,7 @@ pub use deliveries::{
 };
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
+pub use ops::NotReady;
 
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

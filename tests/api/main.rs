@@ -17,6 +17,7 @@ mod inbox;
 mod instances;
 mod interop;
 mod latency;
+mod ops;
 mod pg;
 mod publish;
 mod queue;

@@ -23,8 +23,12 @@ async fn main() -> ExitCode {
 /// `HERALD_LOG_FORMAT`, else `server.log_format`; text when neither is
 /// readable (a broken configuration is reported by `run`, in text).
 fn log_format(config: Option<&std::path::Path>) -> LogFormat {
-    if let Some(format) = std::env::var("HERALD_LOG_FORMAT").ok().and_then(|raw| LogFormat::parse(&raw).ok()) {
-        return format;
+    if let Ok(raw) = std::env::var("HERALD_LOG_FORMAT") {
+        match LogFormat::parse(&raw) {
+            Ok(format) => return format,
+            // Logging is not started yet: say it plainly and go on in text.
+            Err(message) => eprintln!("herald: HERALD_LOG_FORMAT: {message}; logging as text"),
+        }
     }
     Settings::load(config).map(|settings| settings.server.log_format).unwrap_or_default()
 }

@@ -58,6 +58,8 @@ impl Store {
             oldest_pending_age_seconds: age,
             followers: self.follower_count().await?,
             domain_blocks: self.domain_block_count().await?,
+            // HOOK(websub): the count of `websub_subscriptions` (active,
+            // unexpired) goes here once that table exists; see crate::metrics.
         })
     }
 

@@ -168,11 +168,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish { dir, prune } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             let store = Store::connect(&settings.database).await.context("opening the database")?;
-            let bar = ops::spinner(&format!("publishing {}", dir.display()));
-            let outcome =
-                publish::publish_dir(&store, &settings.channel, &settings.account, &dir, prune, chrono::Utc::now())
-                    .await
-                    .with_context(|| format!("publishing {}", dir.display()));
+            let bar = ops::publish_bar();
+            let progress = ops::on_publish_progress(bar.clone());
+            let now = chrono::Utc::now();
+            let outcome = publish::publish_dir_with_progress(
+                &store,
+                &settings.channel,
+                &settings.account,
+                &dir,
+                prune,
+                now,
+                progress,
+            )
+            .await
+            .with_context(|| format!("publishing {}", dir.display()));
             bar.finish_and_clear();
             let outcome = outcome?;
             store.close().await;

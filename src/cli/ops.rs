@@ -25,6 +25,33 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// The bar of `herald publish`: files read of files found, then a
+/// spinner while what changed is stored.
+pub fn publish_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), draw_target());
+    if let Ok(style) = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} files ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("reading");
+    bar
+}
+
+/// Moves `bar` as a publish goes.
+pub fn on_publish_progress(bar: ProgressBar) -> impl Fn(crate::publish::Progress) + Send + Sync + 'static {
+    move |progress| match progress {
+        crate::publish::Progress::Reading { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        crate::publish::Progress::Storing => {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} storing {len} files ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(100));
+        }
+    }
+}
+
 /// stderr when it is a terminal, else nowhere.
 pub fn draw_target() -> ProgressDrawTarget {
     if std::io::stderr().is_terminal() {

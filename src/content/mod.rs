@@ -39,6 +39,12 @@ pub struct Loaded {
 /// with the same `id` or `slug` are both refused, since either could be the
 /// one the newsroom meant.
 pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
+    load_dir_with_progress(dir, channel, |_, _| {})
+}
+
+/// [`load_dir`], calling `progress(files read, files)` after each file,
+/// for a progress bar.
+pub fn load_dir_with_progress(dir: &Path, channel: &Channel, progress: impl Fn(usize, usize)) -> Loaded {
     let mut loaded = Loaded::default();
     let mut files = Vec::new();
     if let Err(source) = collect_md_files(dir, &mut files) {
@@ -46,7 +52,8 @@ pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
         return loaded;
     }
     files.sort();
-    for path in &files {
+    for (n, path) in files.iter().enumerate() {
+        progress(n, files.len());
         match std::fs::read_to_string(path) {
             Ok(text) => match parse_article(path, &text, channel) {
                 Ok(article) => loaded.articles.push(SourcedArticle { path: path.clone(), article }),
@@ -55,6 +62,7 @@ pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
             Err(source) => loaded.errors.push(ContentError::Read { path: path.clone(), source }),
         }
     }
+    progress(files.len(), files.len());
     loaded.files = files;
     reject_clashes(&mut loaded);
     loaded

@@ -442,7 +442,9 @@ async fn a_backup_taken_while_serving_and_publishing_has_every_article() {
     }
     // Arrange: 40 articles published, 40 more being published during the backup.
     write_articles(&app, 0, 40);
-    assert!(app.herald(&["publish"]).await.status.success());
+    let first = app.herald(&["publish"]).await;
+    assert!(first.status.success(), "{first:?}");
+    assert!(first.stderr.is_empty(), "no progress bar when stderr is not a terminal: {first:?}");
     let before = app.store.published_count().await.unwrap();
     write_articles(&app, 40, 80);
 

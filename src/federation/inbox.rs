@@ -93,7 +93,9 @@ pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]
     let actor_id = id_of(&value["actor"]).ok_or_else(|| InboxError::BadRequest("no actor".into()))?;
     let actor_url = Url::parse(&actor_id).map_err(|e| InboxError::BadRequest(format!("actor is not a URL: {e}")))?;
     let key_url = Url::parse(&params.key_id).map_err(|_| InboxError::Unauthorized("keyId is not a URL".into()))?;
-    for host in [key_url.host_str(), actor_url.host_str()].into_iter().flatten() {
+    let mut hosts: Vec<&str> = [key_url.host_str(), actor_url.host_str()].into_iter().flatten().collect();
+    hosts.dedup();
+    for host in hosts {
         if inbox.store.is_blocked(host).await? {
             return Err(InboxError::Forbidden(format!("{host} is on a blocked domain")));
         }

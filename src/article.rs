@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// The stable identity of an article: a `urn:uuid:` URN or a `tag:` URI (RFC 4151).
+/// The stable identity of an article: an absolute URI, typically a
+/// `urn:uuid:` URN or a `tag:` URI (RFC 4151); imported articles keep the
+/// `http(s)` URLs and other URIs their feeds used as guids.
 ///
 /// It is the RSS `guid`, the Atom `id` and the JSON Feed `id` alike, and it is
 /// never reused for another article (RFC 4287 §4.2.6: atom:id never changes).
@@ -21,6 +23,9 @@ pub struct ArticleId(String);
 impl ArticleId {
     /// Parses an id. A bare UUID is accepted and normalised to `urn:uuid:…`
     /// (lower case), so the same article cannot appear under two spellings.
+    /// Any other absolute URI (RFC 3986: a scheme, then no whitespace) is
+    /// kept exactly as written, since feed readers compare ids as strings;
+    /// `urn:uuid:` and `tag:` URIs must also be well-formed for their scheme.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let uuid_part = raw.strip_prefix("urn:uuid:").or_else(|| raw.strip_prefix("URN:UUID:")).unwrap_or(raw);
@@ -29,27 +34,18 @@ impl ArticleId {
                 return Ok(Self(format!("urn:uuid:{}", uuid.hyphenated())));
             }
         }
-        if let Some(rest) = raw.strip_prefix("tag:") {
-            // RFC 4151: tag:authorityName,date:specific
-            let valid = rest
-                .split_once(':')
-                .and_then(|(entity, specific)| {
-                    let (authority, date) = entity.split_once(',')?;
-                    let date_ok =
-                        !date.is_empty() && date.len() <= 10 && date.chars().all(|c| c.is_ascii_digit() || c == '-');
-                    let authority_ok = !authority.is_empty() && !authority.contains(char::is_whitespace);
-                    let specific_ok = !specific.is_empty()
-                        && !specific.contains(char::is_whitespace)
-                        && !specific.contains(['<', '>', '"']);
-                    Some(date_ok && authority_ok && specific_ok)
-                })
-                .unwrap_or(false);
-            if valid {
-                return Ok(Self(raw.to_owned()));
-            }
+        let scheme = raw.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let valid = match scheme.as_deref() {
+            // A urn:uuid: whose UUID did not parse above.
+            Some("urn") if raw.to_ascii_lowercase().starts_with("urn:uuid:") => false,
+            Some("tag") => raw.strip_prefix("tag:").is_some_and(is_tag_specific),
+            _ => is_absolute_uri(raw),
+        };
+        if valid {
+            return Ok(Self(raw.to_owned()));
         }
         Err(format!(
-            "{raw:?} is neither a UUID (urn:uuid:…) nor a tag URI; \
+            "{raw:?} is not an absolute URI (a UUID, a tag URI or e.g. an https URL); \
              use e.g. \"urn:uuid:{}\" (new id from `uuidgen`) or \"tag:example.org,2024:slug\"",
             uuid::Uuid::new_v4()
         ))
@@ -78,6 +74,29 @@ impl fmt::Display for ArticleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// RFC 4151: what follows `tag:` is `authorityName,date:specific`.
+fn is_tag_specific(rest: &str) -> bool {
+    rest.split_once(':')
+        .and_then(|(entity, specific)| {
+            let (authority, date) = entity.split_once(',')?;
+            let date_ok = !date.is_empty() && date.len() <= 10 && date.chars().all(|c| c.is_ascii_digit() || c == '-');
+            let authority_ok = !authority.is_empty() && !authority.contains(char::is_whitespace);
+            let specific_ok =
+                !specific.is_empty() && !specific.contains(char::is_whitespace) && !specific.contains(['<', '>', '"']);
+            Some(date_ok && authority_ok && specific_ok)
+        })
+        .unwrap_or(false)
+}
+
+/// RFC 3986 §3.1 and §4.3: a scheme (a letter, then letters, digits, `+`,
+/// `-` or `.`), a colon and something after it, without whitespace or
+/// control characters (which `url` would silently strip, so they are
+/// refused before it sees them).
+fn is_absolute_uri(raw: &str) -> bool {
+    let clean = !raw.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+    clean && raw.split_once(':').is_some_and(|(_, rest)| !rest.is_empty()) && Url::parse(raw).is_ok()
 }
 
 /// The URL path segment of an article: lower-case ASCII letters and digits
@@ -385,7 +404,50 @@ mod tests {
         assert!(ArticleId::parse("tag:example.org,2024:mali").is_ok());
         assert!(ArticleId::parse("tag:example.org:mali").is_err());
         assert!(ArticleId::parse("article-1").is_err());
+        assert!(ArticleId::parse("12345").is_err());
         assert!(ArticleId::parse("").is_err());
+    }
+
+    #[test]
+    fn any_absolute_uri_is_an_id_kept_as_written() {
+        for raw in [
+            "https://Example.com/2024/08/mali?id=1#x",
+            "http://example.com/p/1",
+            "urn:isbn:0451450523",
+            "mailto:desk@example.org",
+            "did:web:example.com",
+        ] {
+            assert_eq!(ArticleId::parse(raw).unwrap().as_str(), raw);
+        }
+        for bad in
+            ["https://example.com/a b", "/relative/path", "example.com/a", "urn:uuid:not-a-uuid", "x:", "1http://a"]
+        {
+            assert!(ArticleId::parse(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(
+            ArticleId::parse("URN:UUID:86F0943D-B849-48D0-B821-2B97A4C99FE8").unwrap().as_str(),
+            "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8"
+        );
+    }
+
+    #[test]
+    fn note_keys_round_trip_for_every_kind_of_id() {
+        use crate::render::note::{article_id_of, note_key};
+        for raw in [
+            "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8",
+            "tag:example.org,2024:mali/1",
+            "https://example.com/2024/08/mali?id=1&x=%20#frag",
+            "urn:isbn:0451450523",
+        ] {
+            let id = ArticleId::parse(raw).unwrap();
+            let key = note_key(&id);
+            assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'%' || b == b'-'), "{key}");
+            assert_eq!(article_id_of(&key), Some(id.clone()), "{raw}");
+            // As axum's `Path` hands it over: decoded once already.
+            let decoded = percent_encoding::percent_decode_str(&key).decode_utf8().unwrap();
+            assert_eq!(article_id_of(&decoded), Some(id), "{raw}: decoded");
+        }
+        assert_eq!(article_id_of("12345"), None);
     }
 
     #[test]

@@ -35,6 +35,28 @@ pub struct Settings {
     pub account: Account,
     /// `[federation]`: how activities are delivered.
     pub delivery: DeliverySettings,
+    /// `[websub]`: herald's own WebSub hub.
+    pub websub: WebSubSettings,
+}
+
+/// `[websub]`: leases granted by herald's hub, and external hubs to ping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSubSettings {
+    /// The lease granted when a subscriber asks for none, in seconds.
+    pub lease_seconds: i64,
+    /// The shortest lease granted (shorter requests are raised to it).
+    pub min_lease_seconds: i64,
+    /// The longest lease granted (longer requests are cut to it).
+    pub max_lease_seconds: i64,
+    /// External hubs told (`hub.mode=publish`) when a main feed changes.
+    pub hubs: Vec<Url>,
+}
+
+impl WebSubSettings {
+    /// The lease granted for a request of `requested` seconds (none: the default).
+    pub fn grant(&self, requested: Option<i64>) -> i64 {
+        requested.unwrap_or(self.lease_seconds).clamp(self.min_lease_seconds, self.max_lease_seconds)
+    }
 }
 
 /// Outbound federation traffic.
@@ -285,6 +307,16 @@ struct Raw {
     feeds: RawFeeds,
     channel: RawChannel,
     federation: RawFederation,
+    websub: RawWebSub,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebSub {
+    lease_seconds: i64,
+    min_lease_seconds: i64,
+    max_lease_seconds: i64,
+    hubs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -394,6 +426,9 @@ impl Settings {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                // HERALD_WEBSUB__HUBS=https://a.example/,https://b.example/
+                .list_separator(",")
+                .with_list_parse_key("websub.hubs")
                 .source(Some(env)),
         );
         let raw: Raw =
@@ -552,6 +587,7 @@ impl Raw {
         check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
         check("federation.shutdown_grace_seconds", in_range(fed.shutdown_grace_seconds, 0..=600));
         check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
+        let websub = self.websub.validate(&mut check);
 
         match (
             (bind, base_url, language, license_url, icon, logo, favicon),
@@ -650,9 +686,52 @@ impl Raw {
                         keep_failed: chrono::TimeDelta::days(fed.keep_failed_days),
                         shutdown_grace: Duration::from_secs(u64::try_from(fed.shutdown_grace_seconds).unwrap_or(10)),
                     },
+                    websub,
                 })
             }
             _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+}
+
+impl RawWebSub {
+    /// Checks the section, reporting each problem through `check`.
+    fn validate(self, check: &mut impl FnMut(&str, Result<(), String>)) -> WebSubSettings {
+        // A year at most: a subscriber renews long before, and an abandoned
+        // callback should not be pushed to forever.
+        const YEAR: i64 = 365 * 86_400;
+        check("websub.min_lease_seconds", in_range(self.min_lease_seconds, 60..=YEAR));
+        check("websub.max_lease_seconds", in_range(self.max_lease_seconds, 60..=YEAR));
+        check(
+            "websub.max_lease_seconds",
+            if self.max_lease_seconds >= self.min_lease_seconds {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is below websub.min_lease_seconds ({})",
+                    self.max_lease_seconds, self.min_lease_seconds
+                ))
+            },
+        );
+        check(
+            "websub.lease_seconds",
+            in_range(self.lease_seconds, self.min_lease_seconds..=self.max_lease_seconds)
+                .map_err(|e| format!("{e} (websub.min_lease_seconds to websub.max_lease_seconds)")),
+        );
+        let mut hubs = Vec::new();
+        for raw in &self.hubs {
+            match optional_url(raw) {
+                Ok(Some(url)) => hubs.push(url),
+                Ok(None) => check("websub.hubs", Err("an empty hub URL".to_owned())),
+                Err(message) => check("websub.hubs", Err(message)),
+            }
+        }
+        hubs.dedup();
+        WebSubSettings {
+            lease_seconds: self.lease_seconds,
+            min_lease_seconds: self.min_lease_seconds,
+            max_lease_seconds: self.max_lease_seconds,
+            hubs,
         }
     }
 }
@@ -777,6 +856,43 @@ mod tests {
         assert!(err.contains("server.metrics_bind: 127.0.0.1:8080 is server.bind too"), "{err}");
         assert!(err.contains("server.log_format: \"xml\" is not a log format"), "{err}");
         assert!(err.contains("federation.shutdown_grace_seconds: 601 is out of range"), "{err}");
+    }
+
+    #[test]
+    fn websub_leases_are_clamped_and_bad_hubs_named() {
+        let settings = Settings::load_with_env(None, env(&[])).unwrap();
+        let websub = &settings.websub;
+        assert_eq!(websub.grant(None), websub.lease_seconds);
+        assert_eq!(websub.grant(Some(1)), websub.min_lease_seconds);
+        assert_eq!(websub.grant(Some(i64::MAX)), websub.max_lease_seconds);
+        let err = Settings::load_with_env(
+            None,
+            env(&[("HERALD_WEBSUB__LEASE_SECONDS", "10"), ("HERALD_WEBSUB__MAX_LEASE_SECONDS", "30")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("websub.lease_seconds: 10 is out of range"), "{err}");
+        assert!(err.contains("websub.max_lease_seconds: 30 is out of range"), "{err}");
+        let settings = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_WEBSUB__HUBS", "https://a.example/hub,https://b.example/"),
+                ("HERALD_CHANNEL__TITLE", "A, B"),
+            ]),
+        )
+        .unwrap();
+        let hubs: Vec<&str> = settings.websub.hubs.iter().map(Url::as_str).collect();
+        assert_eq!(hubs, ["https://a.example/hub", "https://b.example/"]);
+        assert_eq!(settings.channel.title, "A, B");
+        let path = tempfile_with("[websub]\nhubs = [\"ftp://hub.example/\"]\n");
+        let err = Settings::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("websub.hubs: \"ftp://hub.example/\" is not an absolute http(s) URL"), "{err}");
+    }
+
+    fn tempfile_with(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("herald-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! ActivityPub Notes from one federated account, all from one article model.
 //!
 //! Data flows one way: [`content`] (files) → [`store`] (database) →
-//! [`render`] (pure) → [`http`] (readers) and [`federation`] (inboxes,
-//! through the durable delivery queue). [`activitystreams`] is the leaf
+//! [`render`] (pure) → [`http`] (readers), [`federation`] (inboxes) and
+//! [`websub`] (subscribers), the last two through the durable delivery queue. [`activitystreams`] is the leaf
 //! vocabulary both sides share; [`startup`] wires a server together and
 //! [`cli`] is the command line.
 
@@ -16,8 +16,10 @@ pub mod content;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod publish;
 pub mod render;
 pub mod startup;
 pub mod store;
+pub mod websub;

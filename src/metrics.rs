@@ -12,7 +12,7 @@
 //! handle threaded through every constructor. (The integration tests run
 //! many servers in one process, so they assert that counters moved, never
 //! their absolute values.) The gauges are not counted at all: queue depth,
-//! the oldest pending job and the followers are read from the database at
+//! the oldest pending job, followers and WebSub subscriptions are read from the database at
 //! scrape time (see [`Scrape`]), so every instance on a shared PostgreSQL
 //! reports the same truth and nothing can drift.
 //!
@@ -77,6 +77,7 @@ struct Gauges {
     oldest_pending_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     followers: Gauge,
     domain_blocks: Gauge,
+    websub: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -112,6 +113,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         oldest_pending_age: Gauge::default(),
         followers: Gauge::default(),
         domain_blocks: Gauge::default(),
+        websub: Gauge::default(),
     };
     registry.register("queue_pending", "Delivery jobs waiting in the queue (all instances)", gauges.pending.clone());
     registry.register(
@@ -121,9 +123,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register("followers", "Followers of the account", gauges.followers.clone());
     registry.register("domain_blocks", "Blocked domains (herald block list)", gauges.domain_blocks.clone());
-    // HOOK(websub): once the `websub_subscriptions` table is in, register
-    // a `websub_subscribers` gauge here and add its count to `Scrape`
-    // (read by `Store::scrape`), like `followers`.
+    registry.register(
+        "websub_subscriptions",
+        "Live WebSub subscriptions (a callback subscribed to a topic, lease not expired)",
+        gauges.websub.clone(),
+    );
     Metrics { registry, requests, cache_hits, cache_misses, renders, deliveries, gauges: Mutex::new(gauges) }
 });
 
@@ -176,6 +180,8 @@ pub struct Scrape {
     pub followers: i64,
     /// Blocked domains.
     pub domain_blocks: i64,
+    /// Live WebSub subscriptions.
+    pub websub_subscriptions: i64,
 }
 
 /// The whole exposition: the counters, and the gauges set from `scrape`.
@@ -188,6 +194,7 @@ pub fn encode(scrape: &Scrape) -> String {
     gauges.oldest_pending_age.set(scrape.oldest_pending_age_seconds);
     gauges.followers.set(scrape.followers);
     gauges.domain_blocks.set(scrape.domain_blocks);
+    gauges.websub.set(scrape.websub_subscriptions);
     if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &METRICS.registry) {
         // Writing to a String cannot fail; keep what was written.
         tracing::error!(%error, "encoding the metrics failed");
@@ -204,7 +211,13 @@ mod tests {
     fn the_exposition_names_every_family_and_ends_with_eof() {
         request("/feed.atom", 200);
         delivery(DeliveryOutcome::retry);
-        let text = encode(&Scrape { pending: 3, oldest_pending_age_seconds: 1.5, followers: 2, domain_blocks: 0 });
+        let text = encode(&Scrape {
+            pending: 3,
+            oldest_pending_age_seconds: 1.5,
+            followers: 2,
+            domain_blocks: 0,
+            websub_subscriptions: 4,
+        });
         for line in [
             "# TYPE herald_http_requests counter",
             "herald_http_requests_total{route=\"/feed.atom\",status=\"200\"}",
@@ -212,6 +225,7 @@ mod tests {
             "herald_queue_pending 3",
             "herald_queue_oldest_pending_age_seconds 1.5",
             "herald_followers 2",
+            "herald_websub_subscriptions 4",
             "# TYPE herald_cache_hits counter",
             "# TYPE herald_snapshot_renders counter",
         ] {

@@ -63,6 +63,13 @@ impl fmt::Display for Outcome {
             }
         }
         let r = &self.report;
+        for (slug, at) in &r.scheduled {
+            writeln!(
+                f,
+                "{slug}: scheduled; held until {} (a running `herald serve` publishes it then)",
+                at.to_rfc3339()
+            )?;
+        }
         let list = |slugs: &[String]| {
             if slugs.is_empty() {
                 String::new()
@@ -72,13 +79,17 @@ impl fmt::Display for Outcome {
         };
         writeln!(
             f,
-            "published: {} new{}, {} updated{}, {} retracted{}, {} unchanged, {} skipped",
+            "published: {} new{}, {} updated{}, {} retracted{}{}, {} unchanged, {} skipped",
             r.created.len(),
             list(&r.created),
             r.updated.len(),
             list(&r.updated),
             r.retracted.len() + self.pruned.len(),
             list(&[r.retracted.clone(), self.pruned.clone()].concat()),
+            match r.scheduled.len() {
+                0 => String::new(),
+                n => format!(", {n} scheduled"),
+            },
             r.unchanged,
             self.skipped_files(),
         )
@@ -165,14 +176,12 @@ pub async fn publish_dir_with_progress(
         .zip(&sources)
         .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
         .collect();
-    let activities = |change, article: &crate::article::Article, revision| {
-        Some(outbox::activity(channel, account, change, article, revision))
-    };
+    let activities = outbox::activities(channel, account);
     progress(Progress::Storing);
     // The sync is one transaction, so retrying it after SQLite reported the
     // database busy (a long write by a running server) is safe.
     let mut attempt = 0;
-    let report = loop {
+    let mut report = loop {
         match store.sync(&submissions, &activities, now).await {
             Err(error) if error.is_busy() && attempt < 5 => {
                 attempt += 1;
@@ -200,6 +209,8 @@ pub async fn publish_dir_with_progress(
             })
             .collect();
     }
+    // Held articles whose time came while no server ran go out now.
+    report.created.extend(store.release_due(&activities, now).await?);
     let pruned = if prune && !missing.is_empty() {
         let ids: Vec<_> = missing.iter().map(|m| m.id.clone()).collect();
         store.retract(&ids, &activities, now).await?

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::federation::client::Client;
 use crate::federation::delivery::{self, Engine};
 use crate::federation::keys::StoredKey;
+use crate::federation::outbox;
 
 use crate::config::Settings;
 use crate::http::cache::SiteCache;
@@ -68,6 +69,14 @@ impl Application {
                 tracing::info!("{line}");
             }
         }
+        // Scheduled articles whose time came while herald was down go out now.
+        let released = store
+            .release_due(&outbox::activities(&settings.channel, &settings.account), chrono::Utc::now())
+            .await
+            .context("publishing the scheduled articles that are due")?;
+        if !released.is_empty() {
+            tracing::info!(released = %released.join(", "), "scheduled articles published at start");
+        }
         crate::federation::profile::announce_changes(&store, &settings, None, chrono::Utc::now())
             .await
             .context("queueing the account's profile changes to followers")?;
@@ -83,7 +92,9 @@ impl Application {
             }
             None => None,
         };
-        Ok(Self { listener, metrics, state: AppState { store, settings, cache, client, deliveries }, watch: None })
+        let schedule = Arc::new(Notify::new());
+        let state = AppState { store, settings, cache, client, deliveries, schedule };
+        Ok(Self { listener, metrics, state, watch: None })
     }
 
     /// Republish the content directory whenever a file in it changes. The
@@ -146,6 +157,7 @@ impl Application {
                 state.settings.delivery.clone(),
                 state.deliveries.clone(),
             )
+            .with_websub_hub(&crate::websub::hub_url(&state.settings))
             .run_until(stopped()),
         );
         let metrics = metrics.map(|listener| {
@@ -154,6 +166,7 @@ impl Application {
             tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await })
         });
         let maintenance = tokio::spawn(maintain(state.store.clone(), state.settings.clone()));
+        let scheduler = tokio::spawn(release_scheduled(state.clone()));
         let served = axum::serve(listener, router(state.clone()))
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -174,6 +187,7 @@ impl Application {
             metrics.abort();
         }
         maintenance.abort();
+        scheduler.abort();
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -202,6 +216,9 @@ async fn ensure_actor_key(store: &Store) -> anyhow::Result<StoredKey> {
 /// notifications, as they commit; on SQLite (or while PostgreSQL cannot
 /// be listened to) by polling.
 async fn follow_changes(state: AppState) {
+    // A change made while herald was down (or by a process that has no hub
+    // running, such as `herald publish`) is distributed now.
+    distribute(&state).await;
     listen_for_changes(&state).await;
     poll_revisions(state).await;
 }
@@ -245,10 +262,20 @@ async fn site_changed(state: &AppState, everything: bool) {
     match rebuilt {
         Ok(true) => {
             delivery::reload_key(&state.store, &state.client).await;
+            distribute(state).await;
             state.deliveries.notify_waiters();
+            state.schedule.notify_one();
         }
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check the store for changes"),
+    }
+}
+
+/// Queues WebSub distributions of the topics that changed (once, whichever
+/// instance gets there first).
+async fn distribute(state: &AppState) {
+    if let Err(error) = crate::websub::distribute_changes(&state.store, &state.settings, &state.cache).await {
+        tracing::warn!(%error, "could not queue the websub distributions");
     }
 }
 
@@ -264,10 +291,45 @@ async fn poll_revisions(state: AppState) {
     }
 }
 
+/// The longest the scheduler sleeps without looking at the database (a
+/// safety net: site changes wake it at once).
+const SCHEDULE_RECHECK: Duration = Duration::from_secs(60);
+
+/// Publishes each scheduled article at its time: sleeps until the next
+/// one is due (or the site changed, which may bring a sooner one), then
+/// releases it. Every instance runs this; the store releases each article
+/// once, whichever instance gets there first.
+async fn release_scheduled(state: AppState) {
+    let activities = outbox::activities(&state.settings.channel, &state.settings.account);
+    loop {
+        match state.store.release_due(&activities, chrono::Utc::now()).await {
+            Ok(released) if !released.is_empty() => {
+                tracing::info!(released = %released.join(", "), "scheduled articles published");
+                site_changed(&state, false).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not publish the scheduled articles that are due"),
+        }
+        let wait = match state.store.next_release().await {
+            Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO).min(SCHEDULE_RECHECK),
+            Ok(None) => SCHEDULE_RECHECK,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the schedule");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = state.schedule.notified() => {}
+        }
+    }
+}
+
 /// Periodic upkeep, hourly and at start, by one instance at a time (the
 /// others skip the round): deletes delivered and failed jobs past their
-/// retention, and the bookkeeping rows nobody needs any more (invalidations
-/// a day old, received activity ids past the longest signature validity).
+/// retention, expired WebSub subscriptions, and the bookkeeping rows nobody
+/// needs any more (invalidations a day old, received activity ids past the
+/// longest signature validity).
 async fn maintain(store: Store, settings: Arc<Settings>) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -289,6 +351,11 @@ async fn maintain_once(store: &Store, settings: &Settings) {
         Ok((0, 0)) => {}
         Ok((delivered, failed)) => tracing::info!(delivered, failed, "deleted old delivery jobs"),
         Err(error) => tracing::warn!(%error, "could not delete old delivery jobs"),
+    }
+    match store.prune_websub_subscriptions(now).await {
+        Ok(0) => {}
+        Ok(expired) => tracing::info!(expired, "deleted expired websub subscriptions"),
+        Err(error) => tracing::warn!(%error, "could not delete expired websub subscriptions"),
     }
     if let Err(error) = store.prune_bookkeeping(now).await {
         tracing::warn!(%error, "could not prune old bookkeeping rows");
@@ -317,10 +384,12 @@ async fn republish_on_change(state: AppState, mut watch: Watch) {
                     tracing::info!("{line}");
                 }
                 if outcome.changed() {
-                    state.deliveries.notify_waiters();
-                    if let Err(error) = state.cache.refresh().await {
-                        tracing::warn!(%error, "could not rebuild the site");
+                    match state.cache.refresh().await {
+                        Ok(true) => distribute(&state).await,
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "could not rebuild the site"),
                     }
+                    state.deliveries.notify_waiters();
                 }
             }
             Err(error) => tracing::error!(%error, "publish failed"),

@@ -1,6 +1,6 @@
-//! The command line: `serve`, `publish`, `check`, `render`, and the
-//! operator's commands `followers`, `interactions`, `queue`, `key rotate`,
-//! `copy`, `block` and `backup`.
+//! The command line: `serve`, `publish`, `check`, `render`, `import`, and
+//! the operator's commands `followers`, `interactions`, `queue`, `key
+//! rotate`, `copy`, `block` and `backup`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use crate::store::Store;
 use crate::{content, publish};
 
 mod copy;
+mod import;
 mod ops;
 mod queue;
 
@@ -108,6 +109,18 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write one article file per entry of an RSS, Atom or JSON feed (and of
+    /// every page of its RFC 5005 archive) into DIR (default: content.dir).
+    /// Entries imported before are left alone; no file is ever overwritten.
+    Import {
+        /// The feed: a file, or an http(s) URL (fetched like federation
+        /// requests: private addresses need federation.allow_private_addresses).
+        #[arg(value_name = "FILE|URL")]
+        source: String,
+        /// Where to write the files; defaults to content.dir.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
         /// Feed format.
@@ -194,6 +207,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &loaded.errors {
                 println!("{error}");
             }
+            let now = chrono::Utc::now();
+            for sourced in loaded.articles.iter().filter(|a| a.article.is_published() && a.article.published > now) {
+                println!(
+                    "{}: {} is scheduled: held until {}, then published by a running `herald serve`",
+                    sourced.path.display(),
+                    sourced.article.slug,
+                    sourced.article.published.to_rfc3339()
+                );
+            }
             println!(
                 "checked {} files in {}: {} valid, {} problems",
                 loaded.files.len(),
@@ -278,6 +300,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Block { action } => ops::block(&settings, action).await,
         Command::Backup { file, force } => ops::backup(&settings, &file, force).await,
+        Command::Import { source, dir } => {
+            let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
+            import::run(&settings, &source, &dir).await
+        }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
             let (scope, articles) = match tag {

@@ -159,6 +159,18 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
     }
 }
 
+/// The `id` and `slug` strings of a file, as written, checking nothing else:
+/// enough to recognise a file that holds an article (even a broken one)
+/// without the channel a full parse needs. `None` where the file has no
+/// front matter or the key is missing or not a string.
+pub fn peek_id_and_slug(text: &str) -> (Option<String>, Option<String>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Ok((front, _, _)) = split(Path::new(""), text) else { return (None, None) };
+    let Ok(doc) = ImDocument::parse(front) else { return (None, None) };
+    let key = |name: &str| doc.get(name).and_then(Item::as_str).map(str::to_owned);
+    (key("id"), key("slug"))
+}
+
 /// Splits a file into front matter, body and the 1-based line the body starts on.
 fn split<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str, usize), ContentError> {
     let syntax =
@@ -306,7 +318,7 @@ fn non_empty(raw: impl AsRef<str>) -> Result<String, String> {
 }
 
 /// XML 1.0 §2.2: the characters a feed can carry.
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
@@ -407,6 +419,17 @@ Premier [lien](../autre).
     fn toml_syntax_errors_carry_the_file_line() {
         let errors = parse_article(Path::new("a.md"), "+++\nid = \"x\"\ntitle = \n+++\n", &channel()).unwrap_err();
         assert!(errors[0].to_string().starts_with("a.md:3: front matter is not valid TOML"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn the_id_and_slug_of_a_file_can_be_read_without_a_full_parse() {
+        let broken = GOOD.replace("title = \"Titre\"", "title = 3");
+        assert_eq!(
+            peek_id_and_slug(&broken),
+            (Some("urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8".to_owned()), Some("mali".to_owned()))
+        );
+        assert_eq!(peek_id_and_slug("no front matter"), (None, None));
+        assert_eq!(peek_id_and_slug("+++\nid = 1\n+++\n"), (None, None));
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 pub mod front_matter;
 pub mod markdown;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use front_matter::parse_article;
+pub use front_matter::{parse_article, peek_id_and_slug};
+pub use writer::FrontMatter;
 
 use crate::article::Article;
 use crate::config::Channel;
@@ -105,7 +107,8 @@ fn reject_clashes(loaded: &mut Loaded) {
     loaded.articles.retain(|_| !flags.next().unwrap_or(false));
 }
 
-fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every `*.md` file under `dir`, recursively, hidden entries skipped.
+pub(crate) fn collect_md_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();

@@ -3,7 +3,9 @@
 //! Mastodon's limits: 5 s to connect, 10 s to read; responses are capped at
 //! 1 MiB; redirects are not followed; private, loopback and link-local
 //! addresses are refused (after DNS resolution too) unless
-//! `federation.allow_private_addresses` is set.
+//! `federation.allow_private_addresses` is set. [`DocumentClient`] fetches
+//! feeds for `herald import` under the same guards (16 MiB, redirects
+//! followed one checked hop at a time).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -136,16 +138,10 @@ impl Client {
     /// and then one connection carries all of a host's requests.
     pub fn new(key: &StoredKey, key_id: String, allow_private: bool, per_host: usize) -> Result<Self, ClientError> {
         let key = SigningKey::parse(key)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        let http = guarded_builder(allow_private)
             .pool_max_idle_per_host(per_host.min(IDLE_PER_HOST))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .build()?;
         Ok(Self { http, allow_private, key: Arc::new(arc_swap::ArcSwap::from_pointee(key)), key_id })
     }
@@ -162,20 +158,12 @@ impl Client {
     }
 
     fn check(&self, url: &Url) -> Result<(), FetchError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::Scheme(url.clone()));
-        }
-        if !self.allow_private {
-            let literal = match url.host() {
-                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                _ => None,
-            };
-            if literal.is_some_and(is_private) || url.host_str() == Some("localhost") {
-                return Err(FetchError::Private(url.to_string()));
-            }
-        }
-        Ok(())
+        check_url(url, self.allow_private)
+    }
+
+    /// The same guarded connections, for unsigned GETs of documents.
+    pub fn documents(&self) -> DocumentClient {
+        DocumentClient { http: self.http.clone(), allow_private: self.allow_private }
     }
 
     /// Fetches a remote actor with a signed GET (servers in Mastodon's
@@ -190,19 +178,8 @@ impl Client {
         for (name, value) in signed {
             request = request.header(name, value);
         }
-        let mut response = request.send().await.map_err(|source| FetchError::Network { url: url.clone(), source })?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status { url, status: response.status() });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|source| FetchError::Network { url: url.clone(), source })?
-        {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(FetchError::Document { url, message: "response larger than 1 MiB".into() });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let response = request.send().await.map_err(|source| FetchError::Network { url: url.clone(), source })?;
+        let body = read_capped(response, &url, MAX_BODY).await?;
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|e| FetchError::Document { url: url.clone(), message: format!("not JSON: {e}") })?;
         parse_actor(&url, &doc).map_err(|message| FetchError::Document { url, message })
@@ -229,6 +206,12 @@ impl Client {
 
     /// Sends a delivery signed by [`Client::sign_delivery`], giving up after `timeout`.
     pub async fn send_signed(&self, inbox: &Url, body: Bytes, headers: SignedHeaders, timeout: Duration) -> Delivered {
+        self.send(inbox, body, headers, timeout).await
+    }
+
+    /// POSTs `body` with `headers` and no signature (a WebSub distribution,
+    /// a hub ping), under the same guard, limits and timeout as deliveries.
+    pub async fn send(&self, inbox: &Url, body: Bytes, headers: SignedHeaders, timeout: Duration) -> Delivered {
         if let Err(error) = self.check(inbox) {
             return Delivered::Refused(error.to_string());
         }
@@ -247,6 +230,32 @@ impl Client {
         }
     }
 
+    /// An unsigned GET of `url` (a WebSub intent verification), under the
+    /// same guard as deliveries: its status and at most `limit` bytes of its
+    /// body (a longer body is an error).
+    pub async fn get_capped(
+        &self,
+        url: &Url,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), FetchError> {
+        self.check(url)?;
+        let network = |source| FetchError::Network { url: url.clone(), source };
+        let mut response = self.http.get(url.clone()).timeout(timeout).send().await.map_err(network)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(network)? {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::Document {
+                    url: url.clone(),
+                    message: format!("response larger than {limit} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body.into()))
+    }
+
     /// Signs and POSTs an activity to an inbox (one-off requests; fan-outs go
     /// through the delivery engine).
     pub async fn post(&self, inbox: &Url, body: &[u8]) -> Result<Delivered, FetchError> {
@@ -256,6 +265,119 @@ impl Client {
             .map_err(|e| FetchError::Document { url: inbox.clone(), message: e.to_string() })?;
         Ok(self.send_signed(inbox, Bytes::copy_from_slice(body), headers, Duration::from_secs(30)).await)
     }
+}
+
+/// Largest document read by [`DocumentClient::get_document`]: a feed with
+/// full content, or one archive page of it, runs to a few megabytes.
+pub const MAX_DOCUMENT: usize = 16 << 20;
+
+/// Redirects [`DocumentClient::get_document`] follows, each target checked
+/// like the first URL (feeds move from http to https, or to a new host).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// A fetched document and the URL it was read from after redirects, which
+/// its relative links resolve against.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Where the body was read from.
+    pub url: Url,
+    /// The body, at most [`MAX_DOCUMENT`] bytes.
+    pub body: Bytes,
+}
+
+/// Unsigned GETs of public documents (feeds, for `herald import`) with the
+/// guards of [`Client`]: private addresses refused unless allowed, before
+/// and after DNS resolution, timeouts, a size cap.
+#[derive(Clone)]
+pub struct DocumentClient {
+    http: reqwest::Client,
+    allow_private: bool,
+}
+
+impl DocumentClient {
+    /// A client with no signing key; `allow_private` is
+    /// `federation.allow_private_addresses`.
+    pub fn new(allow_private: bool) -> Result<Self, ClientError> {
+        Ok(Self { http: guarded_builder(allow_private).build()?, allow_private })
+    }
+
+    /// GETs `url` with `accept`, following up to [`MAX_REDIRECTS`]
+    /// redirects (each target checked as `url` is) and reading at most
+    /// [`MAX_DOCUMENT`] bytes.
+    pub async fn get_document(&self, url: &Url, accept: &str) -> Result<Document, FetchError> {
+        let mut url = url.clone();
+        url.set_fragment(None);
+        for _ in 0..=MAX_REDIRECTS {
+            check_url(&url, self.allow_private)?;
+            let response = self
+                .http
+                .get(url.clone())
+                .header("accept", accept)
+                .send()
+                .await
+                .map_err(|source| FetchError::Network { url: url.clone(), source })?;
+            if response.status().is_redirection() {
+                let location = response.headers().get("location").and_then(|v| v.to_str().ok());
+                let Some(next) = location.and_then(|l| url.join(l).ok()) else {
+                    return Err(FetchError::Status { url, status: response.status() });
+                };
+                url = next;
+                continue;
+            }
+            let body = read_capped(response, &url, MAX_DOCUMENT).await?;
+            return Ok(Document { url, body });
+        }
+        Err(FetchError::Document { url, message: format!("more than {MAX_REDIRECTS} redirects") })
+    }
+}
+
+/// The settings every outbound request shares: Mastodon's timeouts, no
+/// automatic redirects, and the resolver that refuses private addresses.
+fn guarded_builder(allow_private: bool) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+}
+
+/// Refuses what is not http(s), and literal private addresses and
+/// `localhost` unless allowed (names are checked again once resolved).
+fn check_url(url: &Url, allow_private: bool) -> Result<(), FetchError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FetchError::Scheme(url.clone()));
+    }
+    if !allow_private {
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if literal.is_some_and(is_private) || url.host_str() == Some("localhost") {
+            return Err(FetchError::Private(url.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// A successful response's body, refused past `max` bytes.
+async fn read_capped(mut response: reqwest::Response, url: &Url, max: usize) -> Result<Bytes, FetchError> {
+    if !response.status().is_success() {
+        return Err(FetchError::Status { url: url.clone(), status: response.status() });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|source| FetchError::Network { url: url.clone(), source })? {
+        if body.len() + chunk.len() > max {
+            return Err(FetchError::Document {
+                url: url.clone(),
+                message: format!("response larger than {} MiB", max >> 20),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 /// Signed request headers, ready to send.
@@ -381,6 +503,11 @@ mod tests {
             client.fetch_actor(&Url::parse("http://localhost:9/a").unwrap()).await,
             Err(FetchError::Private(_))
         ));
+        let documents = DocumentClient::new(false).unwrap();
+        let feed = Url::parse("http://10.0.0.1/feed.atom").unwrap();
+        assert!(matches!(documents.get_document(&feed, "*/*").await, Err(FetchError::Private(_))));
+        let file = Url::parse("file:///etc/passwd").unwrap();
+        assert!(matches!(client.documents().get_document(&file, "*/*").await, Err(FetchError::Scheme(_))));
     }
 
     #[test]

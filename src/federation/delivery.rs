@@ -55,7 +55,8 @@ use url::Url;
 use super::client::{Client, Delivered, SignedHeaders};
 use super::signature;
 use crate::config::DeliverySettings;
-use crate::store::{HostHealth, Job, Outcome, Store};
+use crate::store::{HostHealth, Job, JobKind, Outcome, Store};
+use crate::websub;
 
 /// The wait before attempt `attempt + 1`, after `attempt` failures: n⁴ + 15 s.
 pub fn backoff(attempt: u32) -> Duration {
@@ -108,6 +109,8 @@ pub struct Engine {
     /// Something was queued (a publish, a Follow): claim now.
     notify: Arc<Notify>,
     shared: Arc<Shared>,
+    /// herald's WebSub hub, named in the `Link` header of distributions.
+    hub: Option<Arc<str>>,
 }
 
 struct Shared {
@@ -253,7 +256,14 @@ impl Engine {
             signer: Signer::new(cores),
             retired: Mutex::default(),
         });
-        Self { store, client, settings, notify, shared }
+        Self { store, client, settings, notify, shared, hub: None }
+    }
+
+    /// Names `hub` (herald's own WebSub hub) in the `Link` header of the
+    /// WebSub distributions this engine sends.
+    pub fn with_websub_hub(mut self, hub: &Url) -> Self {
+        self.hub = Some(hub.as_str().into());
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -446,6 +456,11 @@ impl Engine {
             if host.origin.is_empty() {
                 host.origin = format!("{}://{key}/", inbox.scheme());
             }
+            if matches!(job.kind, JobKind::WebSub { subscription: None, .. }) {
+                // Unsubscribed or expired since it was queued: not sent.
+                let _ = outcomes.send(Outcome::Failed { id: job.id, status: None, error: "unsubscribed".into() });
+                continue;
+            }
             if let Some(since) = host.unavailable {
                 let error =
                     format!("{key} is unavailable since {since} (failures on 7 days); skipped until it answers");
@@ -471,6 +486,13 @@ impl Engine {
     /// Loads the retired keys some claimed jobs are signed with (the Update
     /// that announces a key rotation).
     async fn load_retired_keys(&self, jobs: &[Job]) {
+        // A job signed with a retired key announces a rotation (perhaps made
+        // by another process): sign everything else with the new key, and
+        // serve it, before the announcement reaches anyone who may then
+        // fetch the actor.
+        if jobs.iter().any(|j| j.signing_key.is_some()) {
+            reload_key(&self.store, &self.client).await;
+        }
         for id in jobs.iter().filter_map(|j| j.signing_key) {
             if self.shared.retired_key(id).is_some() {
                 continue;
@@ -518,6 +540,7 @@ impl Engine {
                     outcomes: outcomes.clone(),
                     key: key.clone(),
                     origin: origin.clone(),
+                    hub: self.hub.clone(),
                 };
                 tasks.spawn(attempt.run(job));
             }
@@ -550,6 +573,7 @@ struct Attempt {
     outcomes: mpsc::UnboundedSender<Outcome>,
     key: String,
     origin: String,
+    hub: Option<Arc<str>>,
 }
 
 impl Attempt {
@@ -636,25 +660,53 @@ impl Attempt {
         }
     }
 
-    /// Signs (off the runtime) and sends; classifies the answer.
+    /// Signs (off the runtime) and sends an activity, or sends a WebSub
+    /// distribution or hub ping; classifies the answer.
     async fn send(&self, job: &Job) -> (Outcome, HostSignal) {
         let id = job.id;
         let failed = |status, error: String| Outcome::Failed { id, status, error };
         let Ok(inbox) = Url::parse(&job.inbox) else {
             return (failed(None, "not a URL".into()), HostSignal::Nothing);
         };
-        let key = job.signing_key.and_then(|id| self.shared.retired_key(id));
-        if job.signing_key.is_some() && key.is_none() {
-            return (
-                self.retry(job, None, None, "its retired signing key could not be read".into()),
-                HostSignal::Nothing,
-            );
-        }
-        let headers = match self.shared.signer.sign(&self.client, key, &inbox, &job.body).await {
-            Ok(headers) => headers,
-            Err(error) => return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing),
+        let timeout = self.settings.request_timeout;
+        let delivered = match &job.kind {
+            JobKind::Activity => {
+                let key = job.signing_key.and_then(|id| self.shared.retired_key(id));
+                if job.signing_key.is_some() && key.is_none() {
+                    return (
+                        self.retry(job, None, None, "its retired signing key could not be read".into()),
+                        HostSignal::Nothing,
+                    );
+                }
+                let headers = match self.shared.signer.sign(&self.client, key, &inbox, &job.body).await {
+                    Ok(headers) => headers,
+                    Err(error) => {
+                        return (self.retry(job, None, None, format!("not signed: {error}")), HostSignal::Nothing)
+                    }
+                };
+                self.client.send_signed(&inbox, job.body.clone(), headers, timeout).await
+            }
+            JobKind::WebSub { topic, media_type, subscription } => {
+                let Some(secret) = subscription else {
+                    return (failed(None, "unsubscribed".into()), HostSignal::Nothing);
+                };
+                let headers =
+                    websub::distribution_headers(self.hub.as_deref(), topic, media_type, secret.as_deref(), &job.body);
+                self.client.send(&inbox, job.body.clone(), headers, timeout).await
+            }
+            JobKind::Ping => {
+                let headers = vec![("content-type", websub::FORM.to_owned())];
+                self.client.send(&inbox, job.body.clone(), headers, timeout).await
+            }
         };
-        match self.client.send_signed(&inbox, job.body.clone(), headers, self.settings.request_timeout).await {
+        self.classify(job, delivered).await
+    }
+
+    /// The outcome of an attempt from what the destination answered.
+    async fn classify(&self, job: &Job, delivered: Delivered) -> (Outcome, HostSignal) {
+        let id = job.id;
+        let failed = |status, error: String| Outcome::Failed { id, status, error };
+        match delivered {
             Delivered::Refused(error) => (failed(None, error), HostSignal::Nothing),
             Delivered::Timeout => {
                 let error = format!("no answer within {} ms", self.settings.request_timeout.as_millis());
@@ -665,10 +717,7 @@ impl Attempt {
                 (Outcome::Delivered { id, status: status.as_u16() }, HostSignal::Answered)
             }
             Delivered::Status(StatusCode::GONE, _) => {
-                match self.store.remove_followers_at(&job.inbox).await {
-                    Ok(removed) => tracing::info!(removed, "inbox is gone; its followers were removed"),
-                    Err(error) => tracing::warn!(%error, "could not remove the followers of a gone inbox"),
-                }
+                self.gone(job).await;
                 (failed(Some(410), "410 Gone".into()), HostSignal::Answered)
             }
             // Mastodon's `response_error_unsalvageable?`: 401 (a key being
@@ -686,6 +735,23 @@ impl Attempt {
             Delivered::Status(status, _) => {
                 (failed(Some(status.as_u16()), format!("answered {status}; not retried")), HostSignal::Answered)
             }
+        }
+    }
+
+    /// 410 Gone: the followers behind an inbox, or a WebSub subscription,
+    /// are no more.
+    async fn gone(&self, job: &Job) {
+        match &job.kind {
+            JobKind::Activity => match self.store.remove_followers_at(&job.inbox).await {
+                Ok(removed) => tracing::info!(removed, "inbox is gone; its followers were removed"),
+                Err(error) => tracing::warn!(%error, "could not remove the followers of a gone inbox"),
+            },
+            // WebSub §7: a subscriber answering 410 Gone ends its subscription.
+            JobKind::WebSub { topic, .. } => match self.store.websub_unsubscribe(topic, &job.inbox).await {
+                Ok(_) => tracing::info!(topic, "callback is gone; its subscription was removed"),
+                Err(error) => tracing::warn!(%error, "could not remove the subscription of a gone callback"),
+            },
+            JobKind::Ping => {}
         }
     }
 

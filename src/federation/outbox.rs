@@ -5,6 +5,15 @@ use crate::config::{Account, Channel};
 use crate::render::note;
 use crate::store::{Change, Outgoing};
 
+/// [`activity`] as the store's `Activities` callback: what publishing, the
+/// scheduler and the API queue for each change.
+pub fn activities<'a>(
+    channel: &'a Channel,
+    account: &'a Account,
+) -> impl Fn(Change, &Article, i64) -> Option<Outgoing> + Send + Sync + 'a {
+    move |change, article, revision| Some(activity(channel, account, change, article, revision))
+}
+
 /// The activity announcing `change` of `article` (at `revision`) to followers.
 pub fn activity(channel: &Channel, account: &Account, change: Change, article: &Article, revision: i64) -> Outgoing {
     fn outgoing<T: serde::Serialize>(article: &Article, activity: note::NoteActivity<T>) -> Outgoing {

@@ -47,6 +47,8 @@ pub struct AppState {
     pub client: Client,
     /// Wakes the delivery workers when something is queued.
     pub deliveries: Arc<Notify>,
+    /// Wakes the scheduler when the site changed (a new schedule may be sooner).
+    pub schedule: Arc<Notify>,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/authors/{key}", get(author_page))
         .route("/authors/{key}/{file}", get(author_feed))
         .route("/archive/{file}", get(archive))
+        .route("/websub", post(websub).layer(DefaultBodyLimit::max(WEBSUB_BODY_LIMIT)))
         .route("/healthz", get(healthz))
         .route("/readyz", get(ops::readyz))
         // Routes that may reach the database or the network get request
@@ -243,6 +246,24 @@ async fn inbox(State(app): State<AppState>, uri: Uri, headers: HeaderMap, body: 
         Ok(status) => Ok(status.into_response()),
         Err(InboxError::Store(error)) => Err(error.into()),
         Err(refused) => Ok((refused.status(), format!("{refused}\n")).into_response()),
+    }
+}
+
+/// Largest subscription request accepted: five short fields.
+const WEBSUB_BODY_LIMIT: usize = 16 * 1024;
+
+/// The WebSub hub: 202 once the request is checked (verification follows).
+async fn websub(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let hub = crate::websub::hub::Hub {
+        store: app.store.clone(),
+        client: app.client.clone(),
+        settings: app.settings.clone(),
+        cache: app.cache.clone(),
+    };
+    match hub.request(headers.get(CONTENT_TYPE), &body).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(crate::websub::hub::Refused::Store(error)) => AppError::from(error).into_response(),
+        Err(refused) => (refused.status(), format!("{refused}\n")).into_response(),
     }
 }
 

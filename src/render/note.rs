@@ -28,8 +28,12 @@ pub fn note_key(id: &ArticleId) -> String {
 }
 
 /// The article id a Note path segment stands for, if any.
+///
+/// `key` may arrive decoded already (axum's `Path` decodes it): a key with a
+/// `:` cannot be an encoded one, since [`note_key`] encodes every colon, so
+/// it is taken as is; decoding it again would break ids that contain `%`.
 pub fn article_id_of(key: &str) -> Option<ArticleId> {
-    if uuid::Uuid::parse_str(key).is_ok() {
+    if uuid::Uuid::parse_str(key).is_ok() || key.contains(':') {
         return ArticleId::parse(key).ok();
     }
     ArticleId::parse(&percent_decode_str(key).decode_utf8().ok()?).ok()

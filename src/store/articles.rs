@@ -36,6 +36,8 @@ pub struct SyncReport {
     pub updated: Vec<String>,
     /// Slugs of articles that went from published to retracted.
     pub retracted: Vec<String>,
+    /// Slugs of articles stored but held until their `published` time, with it.
+    pub scheduled: Vec<(String, DateTime<Utc>)>,
     /// Number of submissions identical to what is stored.
     pub unchanged: usize,
     /// Submissions refused, with the reason.
@@ -45,7 +47,7 @@ pub struct SyncReport {
 impl SyncReport {
     /// Whether anything stored changed.
     pub fn changed(&self) -> bool {
-        !(self.created.is_empty() && self.updated.is_empty() && self.retracted.is_empty())
+        !(self.created.is_empty() && self.updated.is_empty() && self.retracted.is_empty() && self.scheduled.is_empty())
     }
 }
 
@@ -65,6 +67,16 @@ struct StoredRow {
     fingerprint: String,
     revision: i64,
     source: Option<String>,
+    /// Scheduled: stored, not shown yet.
+    held: bool,
+}
+
+/// What `write_article` stores beside the article.
+struct RowMeta<'a> {
+    source: Option<&'a str>,
+    fingerprint: &'a str,
+    revision: i64,
+    held: bool,
 }
 
 /// An article as its JSON document.
@@ -94,6 +106,7 @@ struct FullRow {
     fingerprint: String,
     revision: i64,
     source: Option<String>,
+    held: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -118,7 +131,7 @@ impl Store {
     pub async fn latest_published(&self, limit: usize) -> Result<Vec<Article>, StoreError> {
         articles(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC LIMIT $1",
+                "SELECT id, data FROM articles WHERE state = 'published' AND held = 0 ORDER BY published DESC, id DESC LIMIT $1",
             )
             .bind(int_param(limit))
             .fetch_all(pool)
@@ -130,7 +143,7 @@ impl Store {
     pub async fn published_page(&self, limit: usize, offset: usize) -> Result<Vec<Article>, StoreError> {
         articles(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, data FROM articles WHERE state = 'published' ORDER BY published DESC, id DESC \
+                "SELECT id, data FROM articles WHERE state = 'published' AND held = 0 ORDER BY published DESC, id DESC \
                  LIMIT $1 OFFSET $2",
             )
             .bind(int_param(limit))
@@ -142,13 +155,16 @@ impl Store {
 
     /// Number of published articles.
     pub async fn published_count(&self) -> Result<i64, StoreError> {
-        self.count("SELECT COUNT(*) AS n FROM articles WHERE state = 'published'").await
+        self.count("SELECT COUNT(*) AS n FROM articles WHERE state = 'published' AND held = 0").await
     }
 
     /// The article with this id, published or retracted.
     pub async fn article_by_id(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         let row: Option<ArticleRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, data FROM articles WHERE id = $1").bind(id.as_str()).fetch_optional(pool).await?
+            sqlx::query_as("SELECT id, data FROM articles WHERE id = $1 AND held = 0")
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?
         });
         row.map(ArticleRow::decode).transpose()
     }
@@ -159,7 +175,7 @@ impl Store {
         articles(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT a.id, a.data FROM articles a JOIN article_tags t ON t.article_id = a.id \
-                 WHERE t.tag = $1 AND a.state = 'published' ORDER BY a.published DESC, a.id DESC LIMIT $2",
+                 WHERE t.tag = $1 AND a.state = 'published' AND a.held = 0 ORDER BY a.published DESC, a.id DESC LIMIT $2",
             )
             .bind(tag.as_str())
             .bind(int_param(limit))
@@ -181,7 +197,7 @@ impl Store {
         let also_unsigned = if byline == Some(key) { "" } else { key.as_str() };
         articles(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT a.id, a.data FROM articles a WHERE a.state = 'published' AND a.id IN \
+                "SELECT a.id, a.data FROM articles a WHERE a.state = 'published' AND a.held = 0 AND a.id IN \
                  (SELECT article_id FROM article_authors WHERE author_key = $1 OR author_key = $2) \
                  ORDER BY a.published DESC, a.id DESC LIMIT $3",
             )
@@ -201,7 +217,7 @@ impl Store {
         let rows: Vec<(String, String)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT w.author_key, MIN(w.name) FROM article_authors w JOIN articles a ON a.id = w.article_id \
-                 WHERE a.state = 'published' GROUP BY w.author_key ORDER BY w.author_key",
+                 WHERE a.state = 'published' AND a.held = 0 GROUP BY w.author_key ORDER BY w.author_key",
             )
             .fetch_all(pool)
             .await?
@@ -225,7 +241,7 @@ impl Store {
         let rows: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar(
                 "SELECT DISTINCT t.tag FROM article_tags t JOIN articles a ON a.id = t.article_id \
-                 WHERE a.state = 'published' ORDER BY t.tag",
+                 WHERE a.state = 'published' AND a.held = 0 ORDER BY t.tag",
             )
             .fetch_all(pool)
             .await?
@@ -237,7 +253,7 @@ impl Store {
     /// pages are slices of them, so that a retraction empties a slot of its
     /// page instead of moving every later article to another page.
     pub async fn archived_count(&self) -> Result<i64, StoreError> {
-        self.count("SELECT COUNT(*) AS n FROM articles").await
+        self.count("SELECT COUNT(*) AS n FROM articles WHERE held = 0").await
     }
 
     /// The articles of one archive slice, oldest first by publication (the
@@ -249,7 +265,9 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Article>, Option<DateTime<Utc>>), StoreError> {
         let rows: Vec<SliceRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, data, changed_at FROM articles ORDER BY published, id LIMIT $1 OFFSET $2")
+            sqlx::query_as(
+                "SELECT id, data, changed_at FROM articles WHERE held = 0 ORDER BY published, id LIMIT $1 OFFSET $2",
+            )
                 .bind(int_param(limit))
                 .bind(int_param(offset))
                 .fetch_all(pool)
@@ -299,7 +317,7 @@ impl Store {
     #[tracing::instrument(skip(self), fields(slug = %slug), err)]
     pub async fn article_by_slug(&self, slug: &Slug) -> Result<Option<Article>, StoreError> {
         let row: Option<ArticleRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, data FROM articles WHERE slug = $1")
+            sqlx::query_as("SELECT id, data FROM articles WHERE slug = $1 AND held = 0")
                 .bind(slug.as_str())
                 .fetch_optional(pool)
                 .await?
@@ -356,7 +374,13 @@ impl Store {
                 continue;
             }
             let Some(stored) = stored else {
-                write_article(&mut tx, article, submission.source, &fingerprint, 1, now, true).await?;
+                let held = article.is_published() && article.published > now;
+                let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision: 1, held };
+                write_article(&mut tx, article, &meta, now, true).await?;
+                if held {
+                    report.scheduled.push((article.slug.to_string(), article.published));
+                    continue;
+                }
                 if article.is_published() {
                     federate(&mut tx, activities, Change::Created, article, 1, now).await?;
                 }
@@ -371,7 +395,8 @@ impl Store {
                 continue;
             }
             let old = &stored.article;
-            if article.published != old.published {
+            // A held article was never shown: its time may still move.
+            if article.published != old.published && !stored.held {
                 report.conflicts.push(conflict(
                     "published",
                     format!(
@@ -388,12 +413,18 @@ impl Store {
             comparable.state = old.state;
             comparable.updated = old.updated;
             let content_changed = comparable != *old;
-            if new.updated <= old.updated {
+            // Readers see the change of a shown article; a held one goes
+            // out as it is when its time comes.
+            if new.updated <= old.updated && !stored.held {
                 new.updated = if content_changed { now.max(old.updated + TimeDelta::seconds(1)) } else { old.updated };
             }
+            let held = stored.held && new.is_published() && new.published > now;
             let revision = stored.revision + 1;
-            write_article(&mut tx, &new, submission.source, &fingerprint, revision, now, false).await?;
+            let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision, held };
+            write_article(&mut tx, &new, &meta, now, false).await?;
             let change = match (old.state, new.state) {
+                // Followers never saw it: released now if its time came.
+                _ if stored.held => (new.is_published() && !held).then_some(Change::Created),
                 (State::Published, State::Retracted) => Some(Change::Retracted),
                 (State::Retracted, State::Published) => Some(Change::Created),
                 (State::Published, State::Published) if content_changed => Some(Change::Updated),
@@ -402,7 +433,11 @@ impl Store {
             if let Some(change) = change {
                 federate(&mut tx, activities, change, &new, revision, now).await?;
             }
-            if old.state == State::Published && new.state == State::Retracted {
+            if held {
+                report.scheduled.push((new.slug.to_string(), new.published));
+            } else if stored.held && new.is_published() {
+                report.created.push(new.slug.to_string());
+            } else if old.state == State::Published && new.state == State::Retracted {
                 report.retracted.push(new.slug.to_string());
             } else {
                 report.updated.push(new.slug.to_string());
@@ -413,6 +448,70 @@ impl Store {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// Releases the held articles whose time has come: each is shown from
+    /// now on and its Create is queued, in one transaction under the write
+    /// lock, so that with several instances (or a restart in the middle)
+    /// each goes out exactly once. Returns the slugs released.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn release_due(
+        &self,
+        activities: &Activities<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        // Most calls find nothing: ask without the lock first.
+        if self.next_release().await?.is_none_or(|at| at > now) {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        take_write_lock(&mut tx).await?;
+        let due: Vec<FullRow> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(
+                "SELECT id, data, fingerprint, revision, source, held FROM articles \
+                 WHERE held = 1 AND published <= $1 ORDER BY published, id",
+            )
+            .bind(Time(now))
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        let mut released = Vec::new();
+        for row in due {
+            let (id, revision) = (row.id.clone(), row.revision);
+            let article = ArticleRow { id: row.id, data: row.data }.decode()?;
+            on_tx!(&mut tx, conn => {
+                sqlx::query("UPDATE articles SET held = 0, changed_at = $1 WHERE id = $2")
+                    .bind(Time(now))
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+            });
+            federate(&mut tx, activities, Change::Created, &article, revision, now).await?;
+            released.push(article.slug.to_string());
+        }
+        if !released.is_empty() {
+            bump_site(&mut tx, now).await?;
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// When the next held article is due, if any.
+    pub async fn next_release(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<Time> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MIN(published) FROM articles WHERE held = 1").fetch_one(pool).await?
+        });
+        Ok(at.map(|t| t.0))
+    }
+
+    /// The held articles, soonest first: (slug, when it goes out).
+    pub async fn scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(String, Time)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT slug, published FROM articles WHERE held = 1 ORDER BY published, id")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(slug, at)| (slug, at.0)).collect())
     }
 
     /// Retracts the given published articles (used by `publish --prune`).
@@ -439,17 +538,14 @@ impl Store {
             article.state = State::Retracted;
             // The retracted article's own fingerprint: its file, restored
             // unchanged, then differs and publishes it again.
-            write_article(
-                &mut tx,
-                &article,
-                stored.source.as_deref(),
-                &fingerprint(&article),
-                stored.revision + 1,
-                now,
-                false,
-            )
-            .await?;
-            federate(&mut tx, activities, Change::Retracted, &article, stored.revision + 1, now).await?;
+            let revision = stored.revision + 1;
+            let fingerprint = fingerprint(&article);
+            let meta = RowMeta { source: stored.source.as_deref(), fingerprint: &fingerprint, revision, held: false };
+            write_article(&mut tx, &article, &meta, now, false).await?;
+            // A held article was never sent: nothing to delete.
+            if !stored.held {
+                federate(&mut tx, activities, Change::Retracted, &article, revision, now).await?;
+            }
             retracted.push(article.slug.to_string());
         }
         if !retracted.is_empty() {
@@ -513,7 +609,7 @@ pub(super) async fn bump_site(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Sto
 
 async fn fetch_row(tx: &mut Tx, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
     let row: Option<FullRow> = on_tx!(tx, conn => {
-        sqlx::query_as("SELECT id, data, fingerprint, revision, source FROM articles WHERE id = $1")
+        sqlx::query_as("SELECT id, data, fingerprint, revision, source, held FROM articles WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *conn)
             .await?
@@ -524,6 +620,7 @@ async fn fetch_row(tx: &mut Tx, id: &ArticleId) -> Result<Option<StoredRow>, Sto
             fingerprint: row.fingerprint,
             revision: row.revision,
             source: row.source,
+            held: row.held != 0,
         })
     })
     .transpose()
@@ -553,20 +650,20 @@ async fn set_source(tx: &mut Tx, id: &ArticleId, source: Option<&str>) -> Result
 async fn write_article(
     tx: &mut Tx,
     article: &Article,
-    source: Option<&str>,
-    fingerprint: &str,
-    revision: i64,
+    meta: &RowMeta<'_>,
     now: DateTime<Utc>,
     insert: bool,
 ) -> Result<(), StoreError> {
+    let RowMeta { source, fingerprint, revision, held } = *meta;
     let data = serde_json::to_string(article)
         .map_err(|e| StoreError::Corrupt { id: article.id.to_string(), message: e.to_string() })?;
     let sql = if insert {
-        "INSERT INTO articles (slug, kind, state, published, updated, data, source, fingerprint, revision, changed_at, id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO articles \
+         (slug, kind, state, published, updated, data, source, fingerprint, revision, changed_at, held, id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     } else {
         "UPDATE articles SET slug = $1, kind = $2, state = $3, published = $4, updated = $5, data = $6, source = $7, \
-         fingerprint = $8, revision = $9, changed_at = $10 WHERE id = $11"
+         fingerprint = $8, revision = $9, changed_at = $10, held = $11 WHERE id = $12"
     };
     on_tx!(tx, conn => {
         sqlx::query(sql)
@@ -580,6 +677,7 @@ async fn write_article(
             .bind(fingerprint)
             .bind(revision)
             .bind(Time(now))
+            .bind(i64::from(held))
             .bind(article.id.as_str())
             .execute(&mut *conn)
             .await?;

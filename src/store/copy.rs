@@ -52,6 +52,7 @@ pub const TABLES: &[TableSpec] = &[
             ("fingerprint", Text),
             ("revision", Int),
             ("changed_at", At),
+            ("held", Int),
         ],
         key: "id",
         identity: None,
@@ -121,6 +122,9 @@ pub const TABLES: &[TableSpec] = &[
             ("body", Text),
             ("created_at", At),
             ("signing_key", Int),
+            ("protocol", Text),
+            ("topic", Text),
+            ("media_type", Text),
         ],
         key: "id",
         identity: None,
@@ -180,6 +184,26 @@ pub const TABLES: &[TableSpec] = &[
         identity: Some("seq"),
     },
     TableSpec { name: "account_state", columns: &[("name", Text), ("value", Text)], key: "name", identity: None },
+    TableSpec {
+        name: "websub_subscriptions",
+        columns: &[
+            ("topic", Text),
+            ("callback", Text),
+            ("secret", Text),
+            ("lease_seconds", Int),
+            ("expires_at", At),
+            ("created_at", At),
+            ("updated_at", At),
+        ],
+        key: "topic, callback",
+        identity: None,
+    },
+    TableSpec {
+        name: "websub_topics",
+        columns: &[("topic", Text), ("tag", Text), ("revision", Int), ("distributed_at", At)],
+        key: "topic",
+        identity: None,
+    },
 ];
 
 impl TableSpec {

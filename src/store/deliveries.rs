@@ -69,19 +69,76 @@ impl DeliveryState {
     }
 }
 
+/// What an `activities` row is (the `activities.protocol` column,
+/// `CHECK`-constrained): how its jobs are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// An ActivityPub activity: a signed POST to an inbox.
+    #[default]
+    ActivityPub,
+    /// A WebSub distribution: a topic's content POSTed to a subscriber's callback.
+    WebSub,
+    /// A `hub.mode=publish` ping to an external WebSub hub.
+    Ping,
+}
+
+impl Protocol {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::ActivityPub => "activitypub",
+            Protocol::WebSub => "websub",
+            Protocol::Ping => "ping",
+        }
+    }
+
+    pub(super) fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "activitypub" => Ok(Protocol::ActivityPub),
+            "websub" => Ok(Protocol::WebSub),
+            "ping" => Ok(Protocol::Ping),
+            other => {
+                Err(StoreError::Corrupt { id: "activities".into(), message: format!("unknown protocol {other:?}") })
+            }
+        }
+    }
+}
+
+/// How a claimed job is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JobKind {
+    /// An ActivityPub activity, signed as the account.
+    #[default]
+    Activity,
+    /// A WebSub distribution of `topic` to the job's callback (its `inbox`).
+    WebSub {
+        /// The topic URL.
+        topic: String,
+        /// The topic's `Content-Type`.
+        media_type: String,
+        /// The subscription as it stands at claim time: `None` when it is
+        /// gone (unsubscribed, expired), else its secret, if any.
+        subscription: Option<Option<String>>,
+    },
+    /// A `hub.mode=publish` form POST to an external hub (the job's `inbox`).
+    Ping,
+}
+
 /// A claimed delivery job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// Row id.
     pub id: i64,
-    /// Destination inbox.
+    /// Destination: an inbox, a WebSub callback or a hub.
     pub inbox: String,
-    /// The activity JSON, shared by every job of the activity.
+    /// The activity JSON (or feed, or form), shared by every job of the activity.
     pub body: Bytes,
     /// Attempts made before this one.
     pub attempts: i64,
     /// The key (`actor_keys` row) to sign with, when not the current one.
     pub signing_key: Option<i64>,
+    /// How it is sent.
+    pub kind: JobKind,
 }
 
 /// What became of an attempted job.
@@ -244,7 +301,29 @@ struct ClaimedRow {
 struct BodyRow {
     body: String,
     signing_key: Option<i64>,
+    protocol: String,
+    topic: Option<String>,
+    media_type: Option<String>,
 }
+
+/// A claimed WebSub job's subscription, read at claim time.
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: i64,
+    secret: Option<String>,
+    expires_at: Time,
+}
+
+/// The subscriptions behind claimed WebSub jobs (`$1`: their ids as a
+/// JSON array on SQLite, an array on PostgreSQL).
+const JOB_SUBSCRIPTIONS_SQLITE: &str = "SELECT d.id, s.secret, s.expires_at FROM deliveries d \
+    JOIN activities a ON a.id = d.activity_id \
+    JOIN websub_subscriptions s ON s.topic = a.topic AND s.callback = d.inbox \
+    WHERE d.id IN (SELECT value FROM json_each($1))";
+const JOB_SUBSCRIPTIONS_POSTGRES: &str = "SELECT d.id, s.secret, s.expires_at FROM deliveries d \
+    JOIN activities a ON a.id = d.activity_id \
+    JOIN websub_subscriptions s ON s.topic = a.topic AND s.callback = d.inbox \
+    WHERE d.id = ANY($1)";
 
 #[derive(sqlx::FromRow)]
 struct BacklogRow {
@@ -339,23 +418,61 @@ impl Store {
                 .await?
         });
         let blocked = self.fail_blocked(rows.iter().map(|r| (r.id, r.inbox.as_str())), now).await?;
-        let mut bodies: std::collections::HashMap<String, (Bytes, Option<i64>)> = std::collections::HashMap::new();
+        let mut bodies: std::collections::HashMap<String, (Bytes, Option<i64>, JobKind)> =
+            std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows.into_iter().filter(|r| !blocked.contains(&r.id)) {
             if !bodies.contains_key(&row.activity_id) {
                 let body: BodyRow = on_pool!(self, pool => {
-                    sqlx::query_as("SELECT body, signing_key FROM activities WHERE id = $1")
-                        .bind(&row.activity_id)
-                        .fetch_one(pool)
-                        .await?
+                    sqlx::query_as(
+                        "SELECT body, signing_key, protocol, topic, media_type FROM activities WHERE id = $1",
+                    )
+                    .bind(&row.activity_id)
+                    .fetch_one(pool)
+                    .await?
                 });
-                bodies.insert(row.activity_id.clone(), (Bytes::from(body.body), body.signing_key));
+                let kind = match Protocol::parse(&body.protocol)? {
+                    Protocol::ActivityPub => JobKind::Activity,
+                    Protocol::Ping => JobKind::Ping,
+                    Protocol::WebSub => JobKind::WebSub {
+                        topic: body.topic.unwrap_or_default(),
+                        media_type: body.media_type.unwrap_or_default(),
+                        subscription: None,
+                    },
+                };
+                bodies.insert(row.activity_id.clone(), (Bytes::from(body.body), body.signing_key, kind));
             }
-            let (body, signing_key) = bodies.get(&row.activity_id).cloned().unwrap_or_default();
-            jobs.push(Job { id: row.id, inbox: row.inbox, body, signing_key, attempts: row.attempts });
+            let (body, signing_key, kind) = bodies.get(&row.activity_id).cloned().unwrap_or_default();
+            jobs.push(Job { id: row.id, inbox: row.inbox, body, signing_key, attempts: row.attempts, kind });
         }
+        self.attach_subscriptions(&mut jobs, now).await?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
+    }
+
+    /// Reads the current subscription (its secret) of each claimed WebSub
+    /// job, in one query: a job whose subscription is gone or expired keeps
+    /// `subscription: None` and is settled without being sent.
+    async fn attach_subscriptions(&self, jobs: &mut [Job], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let ids: Vec<i64> = jobs.iter().filter(|j| matches!(j.kind, JobKind::WebSub { .. })).map(|j| j.id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<SubscriptionRow> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+                sqlx::query_as(JOB_SUBSCRIPTIONS_SQLITE).bind(ids).fetch_all(pool).await?
+            }
+            Pool::Postgres(pool) => sqlx::query_as(JOB_SUBSCRIPTIONS_POSTGRES).bind(&ids).fetch_all(pool).await?,
+        };
+        let live: std::collections::HashMap<i64, Option<String>> =
+            rows.into_iter().filter(|r| r.expires_at.0 > now).map(|r| (r.id, r.secret)).collect();
+        for job in jobs {
+            if let JobKind::WebSub { subscription, .. } = &mut job.kind {
+                *subscription = live.get(&job.id).cloned();
+            }
+        }
+        Ok(())
     }
 
     /// Extends the lock of jobs still in hand (queued behind their host or

@@ -20,6 +20,7 @@ mod deliveries;
 mod events;
 mod federation;
 mod ops;
+mod websub;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -36,12 +37,13 @@ pub use blocks::{BlockReport, BLOCKED};
 pub use bookkeeping::{Invalidation, KEEP_INVALIDATIONS, REMEMBER_RECEIVED};
 pub use copy::{CopyProgress, CopyRefused, TableCount, TableSpec, TABLES};
 pub use deliveries::{
-    DeliveryState, HostHealth, InboxBacklog, Job, JobRow, Outcome, Outgoing, QueueStatus, TOP_INBOXES,
-    UNAVAILABLE_AFTER_DAYS,
+    DeliveryState, HostHealth, InboxBacklog, Job, JobKind, JobRow, Outcome, Outgoing, Protocol, QueueStatus,
+    TOP_INBOXES, UNAVAILABLE_AFTER_DAYS,
 };
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
 pub use ops::NotReady;
+pub use websub::{Distribution, Subscription};
 
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

@@ -44,22 +44,29 @@ struct AppliedRow {
 }
 
 impl Store {
-    /// The gauges of a metrics scrape, in four cheap queries: the pending
+    /// The gauges of a metrics scrape, in five cheap queries: the pending
     /// count and the oldest pending job walk the `(state, …)` index over
-    /// pending rows only; followers and blocks are small tables.
+    /// pending rows only, live WebSub subscriptions the expiry index;
+    /// followers and blocks are small tables.
     pub async fn scrape(&self, now: DateTime<Utc>) -> Result<Scrape, StoreError> {
         let pending = self.count("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'").await?;
         let oldest: Option<Time> = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT MIN(created_at) FROM deliveries WHERE state = 'pending'").fetch_one(pool).await?
         });
         let age = oldest.map_or(0.0, |t| (now - t.0).num_milliseconds().max(0) as f64 / 1000.0);
+        // Live subscriptions only: expired ones get nothing and are pruned.
+        let websub: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM websub_subscriptions WHERE expires_at > $1")
+                .bind(Time(now))
+                .fetch_one(pool)
+                .await?
+        });
         Ok(Scrape {
             pending,
             oldest_pending_age_seconds: age,
             followers: self.follower_count().await?,
             domain_blocks: self.domain_block_count().await?,
-            // HOOK(websub): the count of `websub_subscriptions` (active,
-            // unexpired) goes here once that table exists; see crate::metrics.
+            websub_subscriptions: websub,
         })
     }
 

@@ -235,15 +235,7 @@ impl TestApp {
     /// being waited for (seen as `herald publish` failing with "database is
     /// locked" after a minute).
     pub async fn herald(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .arg("--config")
-            .arg(&self.config_file)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HERALD_LOG", "warn")
-            .output()
-            .await
-            .unwrap()
+        herald_awaited(self.dir.path(), &self.config_file, args).await
     }
 
     /// Writes a content file.
@@ -269,16 +261,21 @@ impl TestApp {
     }
 }
 
+/// [`herald_in`], awaited (see [`TestApp::herald`] for why that matters).
+pub async fn herald_awaited(dir: &Path, config_file: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::from(herald_command(dir, config_file, args)).output().await.unwrap()
+}
+
 /// Runs the `herald` binary with `--config file` and the working directory `dir`.
 pub fn herald_in(dir: &Path, config_file: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .arg("--config")
-        .arg(config_file)
-        .args(args)
-        .current_dir(dir)
-        .env("HERALD_LOG", "warn")
-        .output()
-        .unwrap()
+    herald_command(dir, config_file, args).output().unwrap()
+}
+
+/// The `herald` command line with `--config file`, quiet logs, run in `dir`.
+fn herald_command(dir: &Path, config_file: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    command.arg("--config").arg(config_file).args(args).current_dir(dir).env("HERALD_LOG", "warn");
+    command
 }
 
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {

@@ -96,6 +96,14 @@ async fn a_copy_to_postgres_and_back_keeps_every_row_and_the_same_feeds() {
         )
         .await
         .unwrap();
+    let subscription = herald::store::Subscription {
+        topic: format!("{}feed.atom", crate::common::BASE_URL),
+        callback: "https://reader.example/websub/1".into(),
+        secret: Some("s3cret".into()),
+        lease_seconds: 3600,
+        expires_at: now + chrono::TimeDelta::hours(1),
+    };
+    source.websub_subscribe(&subscription, Some(("tag0", 1)), now).await.unwrap();
     let file = app.dir.path().join("feeds/carte-du-nord-du-mali.md");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("A paragraph with", "An edited paragraph with")).unwrap();

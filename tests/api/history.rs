@@ -11,7 +11,7 @@ const SAMPLE: usize = 4;
 
 /// Writes `n` articles dated an hour apart from 2020-01-01, by two authors
 /// in turn, and publishes them with the real CLI.
-async fn publish_generated(app: &TestApp, n: usize) {
+pub async fn publish_generated(app: &TestApp, n: usize) {
     for i in 0..n {
         let author = if i % 2 == 0 { "Anne Dupont" } else { "Jean Martin" };
         let published = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap()

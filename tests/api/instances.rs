@@ -20,7 +20,7 @@ const INBOXES: usize = 2000;
 
 /// Polls `path` on `instance` until its body satisfies `condition` (at
 /// most 10 s); returns how long that took.
-async fn await_body(
+pub async fn await_body(
     instance: &ServeProcess,
     client: &reqwest::Client,
     path: &str,
@@ -38,12 +38,12 @@ async fn await_body(
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A sink of `INBOXES` inboxes counting the Creates each receives.
-async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
+pub async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
     let received: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
     let counts = received.clone();
     let router = Router::new().route(
@@ -64,40 +64,60 @@ async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
     (base, received)
 }
 
+/// Two `herald serve` processes on one database, with one content
+/// directory and configuration, polling once a minute (so that only
+/// notifications can tell them of changes), after the sample publication
+/// went out and `followers` followed.
+pub struct Pair {
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub first: ServeProcess,
+    pub second: ServeProcess,
+}
+
+impl Pair {
+    pub async fn start(database_url: &str, followers: &[RemoteActorRow]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        copy_content(dir.path(), false);
+        let ports = [free_port(), free_port()];
+        let config = dir.path().join("herald.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"http://127.0.0.1:{}/\"\npoll_interval_ms = 60000\n\
+                 [database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
+                 [federation]\nallow_private_addresses = true\n",
+                ports[0],
+                dir.path().join("feeds").display()
+            ),
+        )
+        .unwrap();
+        let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
+        let store = Store::connect(&settings.database).await.unwrap();
+        // The sample publication goes out before anyone follows.
+        let publish = herald_in(dir.path(), &config, &["publish"]);
+        assert!(publish.status.success(), "{publish:?}");
+        store.import_followers(followers, chrono::Utc::now()).await.unwrap();
+        let client = reqwest::Client::new();
+        let mut first = ServeProcess::start(dir.path(), &config, ports[0]);
+        let mut second = ServeProcess::start(dir.path(), &config, ports[1]);
+        first.await_healthy(&client).await;
+        second.await_healthy(&client).await;
+        Self { dir, config, store, client, first, second }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each_others_changes() {
     let Some(database_url) = crate::pg::fresh_database().await else { return };
     let (sink_base, received) = sink().await;
 
-    // Arrange: one content directory and configuration, two instances that
-    // poll once a minute, 2,000 followers each with its own inbox.
-    let dir = tempfile::tempdir().unwrap();
-    copy_content(dir.path(), false);
-    let ports = [free_port(), free_port()];
-    let config = dir.path().join("herald.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"http://127.0.0.1:{}/\"\npoll_interval_ms = 60000\n\
-             [database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
-             [federation]\nallow_private_addresses = true\n",
-            ports[0],
-            dir.path().join("feeds").display()
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
-    let store = Store::connect(&settings.database).await.unwrap();
-    // The sample publication goes out before anyone follows.
-    let publish = herald_in(dir.path(), &config, &["publish"]);
-    assert!(publish.status.success(), "{publish:?}");
+    // Arrange: two instances that poll once a minute, 2,000 followers each
+    // with its own inbox.
     let followers: Vec<RemoteActorRow> = (0..INBOXES).map(|n| loopback_follower(&sink_base, n)).collect();
-    store.import_followers(&followers, chrono::Utc::now()).await.unwrap();
-    let client = reqwest::Client::new();
-    let mut first = ServeProcess::start(dir.path(), &config, ports[0]);
-    let mut second = ServeProcess::start(dir.path(), &config, ports[1]);
-    first.await_healthy(&client).await;
-    second.await_healthy(&client).await;
+    let Pair { dir, config, store, client, first, second } = Pair::start(&database_url, &followers).await;
 
     // Act 1: publish from a third process.
     std::fs::copy(

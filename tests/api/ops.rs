@@ -155,6 +155,7 @@ async fn metrics_are_served_on_their_own_listener_and_count_requests_cache_and_d
         ("herald_queue_oldest_pending_age_seconds", "gauge"),
         ("herald_followers", "gauge"),
         ("herald_domain_blocks", "gauge"),
+        ("herald_websub_subscriptions", "gauge"),
     ] {
         assert_eq!(after.get(family).map(|f| f["type"].clone()), Some(json!(kind)), "{family}: {after:?}");
     }
@@ -173,6 +174,7 @@ async fn metrics_are_served_on_their_own_listener_and_count_requests_cache_and_d
     assert!(moved("herald_snapshot_renders", &[]) >= 1.0);
     assert!(moved("herald_deliveries", &[("outcome", "delivered")]) >= 1.0);
     assert_eq!(value(&after, "herald_followers", &[]), 1.0);
+    assert_eq!(value(&after, "herald_websub_subscriptions", &[]), 0.0);
     assert_eq!(value(&after, "herald_queue_pending", &[]), 0.0);
     assert_eq!(value(&after, "herald_queue_oldest_pending_age_seconds", &[]), 0.0);
 }

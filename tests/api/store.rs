@@ -34,9 +34,9 @@ use herald::error::StoreError;
 use herald::federation::blocks::Domain;
 use herald::federation::keys::StoredKey;
 use herald::store::{
-    Backend, Change, Chore, CopyProgress, CopyRefused, DeliveryState, Event, Events, HostHealth, InteractionKind,
-    InteractionTotals, Invalidation, Outcome, Outgoing, RemoteActorRow, Store, Submission, SyncReport, TrackedFile,
-    KEEP_INVALIDATIONS, REMEMBER_RECEIVED, TABLES, UNAVAILABLE_AFTER_DAYS,
+    Backend, Change, Chore, CopyProgress, CopyRefused, DeliveryState, Distribution, Event, Events, HostHealth,
+    InteractionKind, InteractionTotals, Invalidation, JobKind, Outcome, Outgoing, RemoteActorRow, Store, Submission,
+    Subscription, SyncReport, TrackedFile, KEEP_INVALIDATIONS, REMEMBER_RECEIVED, TABLES, UNAVAILABLE_AFTER_DAYS,
 };
 use pretty_assertions::assert_eq;
 use tempfile::TempDir;
@@ -1320,10 +1320,15 @@ both_backends! {
         let now = t0();
         store.import_followers(&[actor("a.example", "a", false)], now).await.unwrap();
         store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        store.websub_subscribe(&subscription("https://r.example/cb/1", None, now), None, now).await.unwrap();
+        let mut expired = subscription("https://r.example/cb/2", None, now);
+        expired.expires_at = now + secs(60);
+        store.websub_subscribe(&expired, None, now).await.unwrap();
 
         let scrape = store.scrape(now + secs(90)).await.unwrap();
 
         assert_eq!((scrape.pending, scrape.followers, scrape.domain_blocks), (1, 1, 0));
+        assert_eq!(scrape.websub_subscriptions, 1, "the expired subscription does not count");
         assert!((scrape.oldest_pending_age_seconds - 90.0).abs() < 0.01, "{scrape:?}");
     }
 }
@@ -1826,6 +1831,10 @@ async fn populate(store: &Store) -> Populated {
     store.remember_activity("https://s.example/likes/1", &followers[0].id, "Like", now).await.unwrap();
     store.announce_once("profile", "v1", false, &activity("update-1"), now).await.unwrap();
     store.block_domain(&Domain::parse("blocked.example").unwrap(), now).await.unwrap();
+    store
+        .websub_subscribe(&subscription("https://r.example/cb/1", Some("s3cret"), now), Some(("tag0", 1)), now)
+        .await
+        .unwrap();
     let mut last_job = 0;
     for inbox in POPULATED_INBOXES {
         last_job = store.inbox_jobs(inbox, 100).await.unwrap().into_iter().map(|j| j.id).fold(last_job, i64::max);
@@ -1859,6 +1868,8 @@ async fn snapshot(store: &Store) -> Vec<String> {
         format!("invalidations: {:?}", store.invalidations_since(0).await.unwrap()),
         format!("last_invalidation: {:?}", store.last_invalidation().await.unwrap()),
         format!("account_state: {:?}", store.account_state("profile").await.unwrap()),
+        format!("websub: {:?}", store.websub_subscription(TOPIC, "https://r.example/cb/1").await.unwrap()),
+        format!("websub_distributed_tag: {:?}", store.websub_distributed_tag(TOPIC).await.unwrap()),
         format!("table_counts: {:?}", store.table_counts().await.unwrap()),
     ];
     for id in 1..=3 {
@@ -1975,5 +1986,187 @@ both_backends! {
             Err(other) => panic!("{other}"),
         }
         assert_eq!(snapshot(&store).await, expected);
+    }
+}
+
+both_backends! {
+    /// An article dated after `now` is stored but held: no query shows it
+    /// and nothing is sent; its time may still move. When it is due, two
+    /// handles releasing at once release it once, with one Create.
+    async fn future_articles_are_held_then_released_once(store: Store) {
+        let fed = Federation::default();
+        store.import_followers(&[actor("a.example", "alice", true)], t0()).await.unwrap();
+        let shown = article(1, "shown", "2026-03-01T08:00:00Z", &["mali"]);
+        let held = article(2, "held", "2026-03-01T10:00:00Z", &["sahel"]);
+
+        let report = sync(&store, &fed, &[&shown, &held], t0()).await;
+
+        assert_eq!(report.created, ["shown"]);
+        assert_eq!(report.scheduled, [("held".to_owned(), held.published)]);
+        assert_eq!(fed.take(), [call(Change::Created, "shown", 1)]);
+        assert_eq!(slugs(&store.latest_published(10).await.unwrap()), ["shown"]);
+        assert_eq!(store.published_count().await.unwrap(), 1);
+        assert_eq!(store.archived_count().await.unwrap(), 1);
+        assert_eq!(store.article_by_slug(&held.slug).await.unwrap(), None);
+        assert_eq!(store.article_by_id(&held.id).await.unwrap(), None);
+        let sahel = herald::article::Tag::parse("sahel").unwrap();
+        assert!(store.latest_published_with_tag(&sahel, 10).await.unwrap().is_empty());
+        assert_eq!(store.tags().await.unwrap(), [herald::article::Tag::parse("mali").unwrap()]);
+        assert_eq!(store.next_release().await.unwrap(), Some(held.published));
+
+        // Rescheduled: a held article's time may move (it was never shown).
+        let mut later = held.clone();
+        later.published = held.published + secs(1800);
+        later.updated = later.published;
+        let report = sync(&store, &fed, &[&later], t0() + secs(60)).await;
+        assert!(report.conflicts.is_empty(), "{report:?}");
+        assert_eq!(report.scheduled, [("held".to_owned(), later.published)]);
+        assert_eq!(fed.take(), []);
+        let activities = |c, a: &Article, r| fed.activity(c, a, r);
+        assert!(store.release_due(&activities, held.published).await.unwrap().is_empty(), "not due yet");
+
+        let other = store.clone();
+        let (a, b) = tokio::join!(
+            store.release_due(&activities, later.published),
+            other.release_due(&activities, later.published + secs(1))
+        );
+        let mut released = a.unwrap();
+        released.extend(b.unwrap());
+
+        assert_eq!(released, ["held"]);
+        assert_eq!(fed.take(), [call(Change::Created, "held", 2)]);
+        assert_eq!(slugs(&store.latest_published(10).await.unwrap()), ["held", "shown"]);
+        assert_eq!(store.article_by_slug(&held.slug).await.unwrap(), Some(later.clone()));
+        assert_eq!(store.next_release().await.unwrap(), None);
+        assert_eq!(store.queue_status(t0()).await.unwrap().pending, 2, "one Create each");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// WebSub: subscriptions and distributions
+// ---------------------------------------------------------------------------
+
+const TOPIC: &str = "https://news.example.org/feed.atom";
+
+/// A subscription to [`TOPIC`] for an hour from `now`.
+fn subscription(callback: &str, secret: Option<&str>, now: DateTime<Utc>) -> Subscription {
+    Subscription {
+        topic: TOPIC.to_owned(),
+        callback: callback.to_owned(),
+        secret: secret.map(str::to_owned),
+        lease_seconds: 3600,
+        expires_at: now + secs(3600),
+    }
+}
+
+/// [`TOPIC`]'s content with `tag` at `revision`, pinging `hubs`.
+fn distribution<'a>(tag: &'a str, revision: i64, hubs: &'a [String]) -> Distribution<'a> {
+    Distribution {
+        topic: TOPIC,
+        tag,
+        revision,
+        body: "<feed>content</feed>",
+        media_type: "application/atom+xml; charset=utf-8",
+        hubs,
+    }
+}
+
+both_backends! {
+    /// Subscribing stores, subscribing again renews (secret and lease),
+    /// an expired lease is live no more and is pruned, unsubscribing deletes.
+    async fn websub_subscriptions_are_stored_renewed_expired_and_removed(store: Store) {
+        let now = t0();
+        let first = subscription("https://r.example/cb/1", Some("one"), now);
+        store.websub_subscribe(&first, Some(("tag0", 1)), now).await.unwrap();
+        assert_eq!(store.websub_subscription(TOPIC, &first.callback).await.unwrap(), Some(first.clone()));
+        assert_eq!(store.websub_live_topics(now).await.unwrap(), vec![TOPIC.to_owned()]);
+
+        let later = now + secs(1800);
+        let mut renewed = subscription(&first.callback, Some("two"), later);
+        renewed.lease_seconds = 7200;
+        renewed.expires_at = later + secs(7200);
+        store.websub_subscribe(&renewed, Some(("tag-ignored", 2)), later).await.unwrap();
+        assert_eq!(store.websub_live_subscriptions(TOPIC, later).await.unwrap(), vec![renewed.clone()]);
+        // The first baseline stays: what was distributed does not move on a renewal.
+        assert_eq!(store.websub_distributed_tag(TOPIC).await.unwrap().as_deref(), Some("tag0"));
+
+        let expired = renewed.expires_at + secs(1);
+        assert_eq!(store.websub_live_subscriptions(TOPIC, expired).await.unwrap(), vec![]);
+        assert!(store.websub_live_topics(expired).await.unwrap().is_empty());
+        assert_eq!(store.distribute(&distribution("tag1", 2, &[]), expired).await.unwrap(), Some(0));
+        assert_eq!(store.prune_websub_subscriptions(later).await.unwrap(), 0);
+        assert_eq!(store.prune_websub_subscriptions(expired).await.unwrap(), 1);
+        assert_eq!(store.websub_subscription(TOPIC, &first.callback).await.unwrap(), None);
+
+        store.websub_subscribe(&first, None, now).await.unwrap();
+        assert!(store.websub_unsubscribe(TOPIC, &first.callback).await.unwrap());
+        assert!(!store.websub_unsubscribe(TOPIC, &first.callback).await.unwrap());
+        assert_eq!(store.websub_live_subscriptions(TOPIC, now).await.unwrap(), vec![]);
+    }
+
+    /// Two instances noticing the same change queue it once: one job per
+    /// live subscriber, with the subscriber's current secret at claim time,
+    /// plus one ping per hub; unchanged or older content queues nothing.
+    async fn a_changed_topic_is_distributed_once_by_two_instances(db: Db) {
+        let store = db.store.clone();
+        let other = db.connect().await;
+        let now = t0();
+        store.websub_subscribe(&subscription("https://r.example/cb/1", Some("s1"), now), Some(("tag0", 1)), now).await.unwrap();
+        store.websub_subscribe(&subscription("https://q.example/cb/2", None, now), Some(("tag0", 1)), now).await.unwrap();
+        assert_eq!(store.distribute(&distribution("tag0", 1, &[]), now).await.unwrap(), None);
+
+        let hubs = vec!["https://hub.example/".to_owned()];
+        let change = distribution("tag1", 2, &hubs);
+        let (a, b) = tokio::join!(store.distribute(&change, now), other.distribute(&change, now));
+        let mut results = vec![a.unwrap(), b.unwrap()];
+        results.sort();
+        assert_eq!(results, vec![None, Some(3)]);
+        assert_eq!(store.websub_distributed_tag(TOPIC).await.unwrap().as_deref(), Some("tag1"));
+        // An instance that read an older revision does not undo it.
+        assert_eq!(other.distribute(&distribution("tag0", 1, &[]), now).await.unwrap(), None);
+
+        // The secret is the one at claim time, not at queueing time.
+        store.websub_subscribe(&subscription("https://r.example/cb/1", Some("s2"), now), None, now).await.unwrap();
+        let mut jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        jobs.sort_by(|a, b| a.inbox.cmp(&b.inbox));
+        let kinds: Vec<(&str, &JobKind)> = jobs.iter().map(|j| (j.inbox.as_str(), &j.kind)).collect();
+        let websub = |secret: Option<&str>| JobKind::WebSub {
+            topic: TOPIC.to_owned(),
+            media_type: "application/atom+xml; charset=utf-8".to_owned(),
+            subscription: Some(secret.map(str::to_owned)),
+        };
+        assert_eq!(
+            kinds,
+            vec![
+                ("https://hub.example/", &JobKind::Ping),
+                ("https://q.example/cb/2", &websub(None)),
+                ("https://r.example/cb/1", &websub(Some("s2"))),
+            ]
+        );
+        assert_eq!(&jobs[0].body[..], b"hub.mode=publish&hub.url=https%3A%2F%2Fnews.example.org%2Ffeed.atom");
+        assert_eq!(&jobs[1].body[..], b"<feed>content</feed>");
+        assert!(store.claim_deliveries(now, LOCK, 10).await.unwrap().is_empty());
+    }
+
+    /// A job whose subscription ended after it was queued (unsubscribed,
+    /// or its lease ran out) is claimed without one: it is not sent.
+    async fn a_distribution_to_a_subscription_gone_since_is_claimed_without_it(store: Store) {
+        let now = t0();
+        store.websub_subscribe(&subscription("https://r.example/cb/1", Some("s"), now), Some(("tag0", 1)), now).await.unwrap();
+        store.websub_subscribe(&subscription("https://q.example/cb/2", Some("s"), now), Some(("tag0", 1)), now).await.unwrap();
+        assert_eq!(store.distribute(&distribution("tag1", 2, &[]), now).await.unwrap(), Some(2));
+        store.websub_unsubscribe(TOPIC, "https://r.example/cb/1").await.unwrap();
+        let jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        assert_eq!(jobs.len(), 2);
+        for job in &jobs {
+            let JobKind::WebSub { subscription, .. } = &job.kind else { panic!("{job:?}") };
+            assert_eq!(subscription.is_some(), job.inbox == "https://q.example/cb/2", "{job:?}");
+        }
+        // Past its lease, the other is gone too.
+        let expired = now + secs(3601);
+        store.retry_all_now(expired).await.unwrap();
+        for job in store.claim_deliveries(expired, LOCK, 10).await.unwrap() {
+            assert!(matches!(job.kind, JobKind::WebSub { subscription: None, .. }), "{job:?}");
+        }
     }
 }

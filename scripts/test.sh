@@ -3,8 +3,9 @@
 #
 # 1. Makes sure the external tools the tests use are present:
 #      - jing (RELAX NG validator, checks Atom output against tests/schema/atom.rnc)
-#      - Python 3 with feedparser (tests/tools/check_feed.py) and flask-websub
-#        (tests/tools/websub_subscriber.py), pinned in tests/requirements.txt
+#      - Python 3 with feedparser (tests/tools/check_feed.py), flask-websub
+#        (tests/tools/websub_subscriber.py) and openapi-spec-validator
+#        (tests/tools/check_openapi.py), pinned in tests/requirements.txt
 #      - PostgreSQL (Debian's `postgresql` package) for a throwaway cluster
 #      - nginx (tests/api/deploy.rs runs deploy/nginx.conf in front of herald)
 #    Missing tools are installed when possible (apt-get as root or through
@@ -148,7 +149,7 @@ venv_dir="${CARGO_TARGET_DIR:-$repo_root/target}/test-venv"
 python_bin=""
 
 has_feedparser() {
-    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema, flask_websub, prometheus_client' >/dev/null 2>&1
+    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema, flask_websub, prometheus_client, openapi_spec_validator' >/dev/null 2>&1
 }
 
 # True when pip must not install into this interpreter (PEP 668, Debian 12).

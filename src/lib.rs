@@ -9,6 +9,7 @@
 //! [`cli`] is the command line.
 
 pub mod activitystreams;
+pub mod api;
 pub mod article;
 pub mod cli;
 pub mod config;

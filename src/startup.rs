@@ -329,7 +329,7 @@ async fn release_scheduled(state: AppState) {
 /// others skip the round): deletes delivered and failed jobs past their
 /// retention, expired WebSub subscriptions, and the bookkeeping rows nobody
 /// needs any more (invalidations a day old, received activity ids past the
-/// longest signature validity).
+/// longest signature validity, the API's idempotency keys once expired).
 async fn maintain(store: Store, settings: Arc<Settings>) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -359,6 +359,9 @@ async fn maintain_once(store: &Store, settings: &Settings) {
     }
     if let Err(error) = store.prune_bookkeeping(now).await {
         tracing::warn!(%error, "could not prune old bookkeeping rows");
+    }
+    if let Err(error) = store.prune_idempotency_keys(now - crate::api::IDEMPOTENCY_KEYS_EXPIRE).await {
+        tracing::warn!(%error, "could not prune old idempotency keys");
     }
 }
 

@@ -1,6 +1,6 @@
 //! The command line: `serve`, `publish`, `check`, `render`, `import`, and
 //! the operator's commands `followers`, `interactions`, `queue`, `key
-//! rotate`, `copy`, `block` and `backup`.
+//! rotate`, `token`, `copy`, `block` and `backup`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ mod copy;
 mod import;
 mod ops;
 mod queue;
+mod token;
 
 pub use ops::BlockAction;
 
@@ -121,6 +122,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Manage the bearer tokens of the publishing API (/api/).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Print a feed of the published articles to stdout (for static hosting).
     Render {
         /// Feed format.
@@ -139,6 +146,27 @@ pub enum KeyAction {
     /// the new key up when a signature fails with the old one; use it when the
     /// private key may have leaked.
     Rotate,
+}
+
+/// `herald token` actions.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a token and print it (once: only its hash is stored).
+    Create {
+        /// A name for the token (who uses it), e.g. cms.
+        #[arg(long)]
+        name: String,
+        /// The token may read but not write.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// List the tokens: names, access, dates (never the secrets).
+    List,
+    /// Revoke the token called NAME: it stops working at once.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 /// `--format` values.
@@ -303,6 +331,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { source, dir } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             import::run(&settings, &source, &dir).await
+        }
+        Command::Token { action } => {
+            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let status = match action {
+                TokenAction::Create { name, read_only } => token::create(&store, &name, read_only).await?,
+                TokenAction::List => {
+                    print!("{}", token::list(&store.tokens().await?));
+                    ExitCode::SUCCESS
+                }
+                TokenAction::Revoke { name } => {
+                    if store.revoke_token(&name, chrono::Utc::now()).await? {
+                        println!("revoked the token {name:?}");
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("no live token is called {name:?} (herald token list shows them)");
+                        ExitCode::FAILURE
+                    }
+                }
+            };
+            store.close().await;
+            Ok(status)
         }
         Command::Render { format, tag } => {
             let store = Store::connect(&settings.database).await.context("opening the database")?;

@@ -3,43 +3,21 @@
 //! Every problem is reported with the line of the field at fault, and all of
 //! them are reported, not only the first.
 
-use std::ops::Range;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use toml_edit::{ImDocument, Item, Table, Value};
-use url::Url;
+use toml_edit::{ImDocument, Item, Table};
 
-use super::markdown;
-use crate::article::{Article, ArticleId, Image, Kind, Language, Slug, State, Tag};
+use super::fields::{self, Input, Syntax, Value};
+use crate::article::Article;
 use crate::config::Channel;
 use crate::error::ContentError;
-
-/// The front-matter keys, in the order the README documents them.
-pub const FIELDS: &[&str] = &[
-    "id",
-    "slug",
-    "kind",
-    "title",
-    "summary",
-    "authors",
-    "language",
-    "tags",
-    "image",
-    "published",
-    "updated",
-    "license",
-    "url",
-    "state",
-];
-
-const IMAGE_FIELDS: &[&str] = &["url", "alt", "type", "length", "width", "height"];
 
 /// Parses one article file. `path` is only used in messages; `channel`
 /// supplies the base URL (default canonical URL, relative links) and the
 /// default language.
 ///
-/// On failure every problem found is returned, each with its line.
+/// On failure every problem found is returned, each with its line (the
+/// opening `+++`, line 1, for a missing field).
 pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Article, Vec<ContentError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (front, body, body_line) = split(path, text).map_err(|e| vec![e])?;
@@ -51,111 +29,38 @@ pub fn parse_article(path: &Path, text: &str, channel: &Channel) -> Result<Artic
             message: format!("front matter is not valid TOML: {}", e.message()),
         }]
     })?;
-    let mut fields = Fields { path, front, table: doc.as_table(), errors: Vec::new() };
-
-    for (key, _) in fields.table.iter() {
-        if !FIELDS.contains(&key) {
-            let line = fields.key_line(fields.table, key);
-            fields.error(line, key, format!("unknown key; expected one of: {}", FIELDS.join(", ")));
-        }
-    }
-
-    let id = fields.required("id", |item| ArticleId::parse(str_of(item)?));
-    let slug = fields.required("slug", |item| Slug::parse(str_of(item)?));
-    let kind = fields.optional("kind", |item| Kind::parse(str_of(item)?)).unwrap_or(Kind::Full);
-    let title = fields.required("title", |item| non_empty(str_of(item)?));
-    let summary = fields.required("summary", |item| non_empty(str_of(item)?));
-    let authors = fields
-        .optional("authors", |item| strings_of(item)?.into_iter().map(non_empty).collect::<Result<Vec<_>, _>>())
-        .unwrap_or_default();
-    let language =
-        fields.optional("language", |item| Language::parse(str_of(item)?)).unwrap_or_else(|| channel.language.clone());
-    let tags = fields
-        .optional("tags", |item| {
-            let mut tags: Vec<Tag> = Vec::new();
-            for raw in strings_of(item)? {
-                let tag = Tag::parse(&raw)?;
-                if !tags.contains(&tag) {
-                    tags.push(tag);
-                }
-            }
-            Ok(tags)
-        })
-        .unwrap_or_default();
-    let published = fields.required("published", datetime_of);
-    let updated = fields.optional("updated", datetime_of);
-    let state = fields.optional("state", |item| State::parse(str_of(item)?)).unwrap_or(State::Published);
-    let explicit_url = fields.optional("url", |item| absolute_url(str_of(item)?, &channel.base_url));
-    let url = explicit_url.or_else(|| slug.as_ref().map(|s| channel.article_url(s)));
-    let license = url.as_ref().and_then(|base| fields.optional("license", |item| absolute_url(str_of(item)?, base)));
-    let image = url.as_ref().and_then(|base| fields.image(base));
-
-    if let (Some(published), Some(updated)) = (published, updated) {
-        if updated < published {
-            let line = fields.key_line(fields.table, "updated");
-            fields.error(
-                line,
-                "updated",
-                format!(
-                    "{} is before published ({}); updated is the last change, so it is at or after published",
-                    updated.to_rfc3339(),
-                    published.to_rfc3339()
-                ),
-            );
-        }
-    }
-
-    for (index, line) in body.lines().enumerate() {
-        if let Some(c) = line.chars().find(|&c| !is_xml_char(c)) {
-            fields.error(
-                body_line + index,
-                "body",
-                format!(
-                    "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
-                    u32::from(c)
-                ),
-            );
-        }
-    }
-    let has_body = !body.trim().is_empty();
-    match (kind, has_body) {
-        (Kind::Full, false) => fields.error(
-            body_line,
-            "body",
-            "a full article needs a Markdown body after the closing +++; use kind = \"teaser\" for a summary-only item"
-                .to_owned(),
-        ),
-        (Kind::Teaser, true) => fields.error(
-            body_line,
-            "body",
-            "a teaser has no body; remove the text after the closing +++ or use kind = \"full\"".to_owned(),
-        ),
-        _ => {}
-    }
-
-    let Fields { errors, .. } = fields;
-    match (id, slug, title, summary, published, url) {
-        (Some(id), Some(slug), Some(title), Some(summary), Some(published), Some(url)) if errors.is_empty() => {
-            let body_html = (kind == Kind::Full).then(|| markdown::to_html(body, &url));
-            Ok(Article {
-                id,
-                slug,
-                kind,
-                title,
-                summary,
-                body_html,
-                url,
-                authors,
-                language,
-                tags,
-                image,
-                license,
-                published,
-                updated: updated.unwrap_or(published),
-                state,
+    let table = doc.as_table();
+    let input = Input {
+        syntax: Syntax::Toml,
+        fields: table
+            .iter()
+            .map(|(key, item)| (key.to_owned(), value_of(item), Some(key_line(front, table, key))))
+            .collect(),
+        body,
+        body_line: Some(body_line),
+    };
+    fields::article(&input, channel).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| ContentError::Field {
+                path: path.to_owned(),
+                line: p.line.unwrap_or(1),
+                field: p.field,
+                message: p.message,
             })
-        }
-        _ => Err(errors),
+            .collect()
+    })
+}
+
+/// A TOML item as a neutral field value.
+fn value_of(item: &Item) -> Value {
+    match item {
+        Item::Value(value) => toml_value(value),
+        Item::Table(table) => Value::Table(table.iter().map(|(k, v)| (k.to_owned(), value_of(v))).collect()),
+        Item::ArrayOfTables(array) => Value::Array(
+            array.iter().map(|t| Value::Table(t.iter().map(|(k, v)| (k.to_owned(), value_of(v))).collect())).collect(),
+        ),
+        Item::None => Value::Other("none"),
     }
 }
 
@@ -169,6 +74,23 @@ pub fn peek_id_and_slug(text: &str) -> (Option<String>, Option<String>) {
     let Ok(doc) = ImDocument::parse(front) else { return (None, None) };
     let key = |name: &str| doc.get(name).and_then(Item::as_str).map(str::to_owned);
     (key("id"), key("slug"))
+}
+
+fn toml_value(value: &toml_edit::Value) -> Value {
+    use toml_edit::Value as Toml;
+    match value {
+        Toml::String(s) => Value::String(s.value().clone()),
+        Toml::Integer(n) => Value::Integer(*n.value()),
+        Toml::Datetime(d) => Value::Datetime(d.value().to_string()),
+        Toml::Array(array) => Value::Array(array.iter().map(toml_value).collect()),
+        Toml::InlineTable(table) => Value::Table(table.iter().map(|(k, v)| (k.to_owned(), toml_value(v))).collect()),
+        other => Value::Other(other.type_name()),
+    }
+}
+
+/// The file line of `key` in `table` (line 1, the opening `+++`, when unknown).
+fn key_line(front: &str, table: &Table, key: &str) -> usize {
+    table.key(key).and_then(|k| k.span()).map_or(1, |span| 1 + line_of(front, span.start))
 }
 
 /// Splits a file into front matter, body and the 1-based line the body starts on.
@@ -197,171 +119,10 @@ fn line_of(text: &str, offset: usize) -> usize {
     1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
-struct Fields<'a> {
-    path: &'a Path,
-    front: &'a str,
-    table: &'a Table,
-    errors: Vec<ContentError>,
-}
-
-impl Fields<'_> {
-    fn error(&mut self, line: usize, field: &str, message: String) {
-        self.errors.push(ContentError::Field { path: self.path.to_owned(), line, field: field.to_owned(), message });
-    }
-
-    /// The file line of `key` in `table` (line 1, the opening `+++`, when unknown).
-    fn key_line(&self, table: &Table, key: &str) -> usize {
-        let span: Option<Range<usize>> = table.key(key).and_then(|k| k.span());
-        span.map_or(1, |span| 1 + line_of(self.front, span.start))
-    }
-
-    fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
-        let item = self.table.get(key)?;
-        match parse(item) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                let line = self.key_line(self.table, key);
-                self.error(line, key, message);
-                None
-            }
-        }
-    }
-
-    fn required<T>(&mut self, key: &str, parse: impl FnOnce(&Item) -> Result<T, String>) -> Option<T> {
-        if self.table.get(key).is_none() {
-            self.error(1, key, format!("missing; add `{key} = …` to the front matter"));
-            return None;
-        }
-        self.optional(key, parse)
-    }
-
-    fn image(&mut self, base: &Url) -> Option<Image> {
-        let item = self.table.get("image")?;
-        let line = self.key_line(self.table, "image");
-        let Some(table) = item.as_table_like() else {
-            self.error(
-                line,
-                "image",
-                "expected a table: image = { url = \"…\", alt = \"…\", type = \"image/jpeg\" }".to_owned(),
-            );
-            return None;
-        };
-        let mut problems = Vec::new();
-        for (key, _) in table.iter() {
-            if !IMAGE_FIELDS.contains(&key) {
-                problems.push(format!("unknown key `{key}`; expected one of: {}", IMAGE_FIELDS.join(", ")));
-            }
-        }
-        let text = |key: &str, problems: &mut Vec<String>| match table.get(key).map(str_of) {
-            Some(Ok(value)) if !value.trim().is_empty() => Some(value.trim().to_owned()),
-            Some(Ok(_)) | None => {
-                problems.push(format!("`{key}` is required"));
-                None
-            }
-            Some(Err(e)) => {
-                problems.push(format!("`{key}`: {e}"));
-                None
-            }
-        };
-        let number = |key: &str, problems: &mut Vec<String>| match table.get(key) {
-            None => None,
-            Some(item) => match item.as_integer().filter(|n| *n > 0) {
-                Some(n) => Some(n),
-                None => {
-                    problems.push(format!("`{key}` must be a positive integer"));
-                    None
-                }
-            },
-        };
-        let url = text("url", &mut problems).and_then(|raw| match absolute_url(&raw, base) {
-            Ok(url) => Some(url),
-            Err(e) => {
-                problems.push(format!("`url`: {e}"));
-                None
-            }
-        });
-        let alt = text("alt", &mut problems);
-        let media_type = text("type", &mut problems).and_then(|t| {
-            if t.starts_with("image/") && t.len() > 6 && !t.contains(char::is_whitespace) {
-                Some(t)
-            } else {
-                problems.push(format!("`type` {t:?} is not an image media type, e.g. \"image/jpeg\""));
-                None
-            }
-        });
-        let length = number("length", &mut problems).and_then(|n| u64::try_from(n).ok());
-        let width = number("width", &mut problems).and_then(|n| u32::try_from(n).ok());
-        let height = number("height", &mut problems).and_then(|n| u32::try_from(n).ok());
-        for message in problems {
-            self.error(line, "image", message);
-        }
-        Some(Image { url: url?, alt: alt?, media_type: media_type?, length, width, height })
-    }
-}
-
-fn str_of(item: &Item) -> Result<&str, String> {
-    item.as_str().ok_or_else(|| format!("expected a string, found {}", item.type_name()))
-}
-
-fn non_empty(raw: impl AsRef<str>) -> Result<String, String> {
-    let trimmed = raw.as_ref().trim();
-    if trimmed.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if let Some(c) = trimmed.chars().find(|&c| !is_xml_char(c)) {
-        return Err(format!(
-            "contains the control character U+{:04X}, which XML feeds cannot carry; remove it",
-            u32::from(c)
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// XML 1.0 §2.2: the characters a feed can carry.
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn strings_of(item: &Item) -> Result<Vec<String>, String> {
-    let array = item
-        .as_array()
-        .ok_or_else(|| format!("expected an array of strings, e.g. [\"a\", \"b\"], found {}", item.type_name()))?;
-    array
-        .iter()
-        .map(|value| {
-            value
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| format!("expected strings only, found {}", value.type_name()))
-        })
-        .collect()
-}
-
-fn datetime_of(item: &Item) -> Result<DateTime<Utc>, String> {
-    let raw = match item.as_value() {
-        Some(Value::String(s)) => s.value().clone(),
-        Some(Value::Datetime(d)) => d.value().to_string(),
-        _ => {
-            return Err(format!("expected an RFC 3339 date, e.g. \"2024-07-29T08:00:00Z\", found {}", item.type_name()))
-        }
-    };
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|dt| dt.with_timezone(&Utc))
-        .map_err(|_| format!("{raw:?} is not RFC 3339 with a UTC offset, e.g. \"2024-07-29T08:00:00Z\""))
-}
-
-fn absolute_url(raw: &str, base: &Url) -> Result<Url, String> {
-    let url = base.join(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if matches!(url.scheme(), "http" | "https") {
-        Ok(url)
-    } else {
-        Err(format!("{raw:?} is not an http(s) URL"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::article::Tag;
     use crate::config::Settings;
 
     fn channel() -> Channel {

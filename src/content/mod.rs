@@ -1,6 +1,9 @@
-//! Reads article files into the article model, reporting every problem as
-//! `path:line: field: message`. This module never touches the database.
+//! Reads article files (and the API's JSON documents) into the article
+//! model, reporting every problem as `path:line: field: message` (or, for
+//! JSON, by field). This module never touches the database.
 
+pub mod document;
+pub mod fields;
 pub mod front_matter;
 pub mod markdown;
 pub mod writer;

@@ -148,7 +148,7 @@ mod tests {
 
     use super::*;
     use crate::config::{Channel, Settings};
-    use crate::content::front_matter::FIELDS;
+    use crate::content::fields::FIELDS;
     use crate::content::parse_article;
 
     fn channel() -> Channel {

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/websub", post(websub).layer(DefaultBodyLimit::max(WEBSUB_BODY_LIMIT)))
         .route("/healthz", get(healthz))
         .route("/readyz", get(ops::readyz))
+        .nest("/api", crate::api::router())
         // Routes that may reach the database or the network get request
         // tracing and a timeout. The routes added below serve prebuilt bytes
         // from memory and cannot hang; without the two layers they answer

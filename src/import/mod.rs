@@ -456,7 +456,7 @@ pub fn unique_slug(slug: &Slug, taken: &HashSet<String>) -> Slug {
 
 /// Text without the control characters XML (and so herald's files) cannot carry.
 fn xml_text(text: &str) -> String {
-    text.chars().filter(|&c| crate::content::front_matter::is_xml_char(c)).collect()
+    text.chars().filter(|&c| crate::content::fields::is_xml_char(c)).collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The `articles`, `article_tags`, `article_authors` and `article_revisions` tables.
 
+use super::api::API_SOURCE;
 use super::deliveries::Outgoing;
 use super::{int_param, on_pool, on_tx, Event, Store, Time, Tx};
 use crate::article::{Article, ArticleId, AuthorKey, Slug, State, Tag};
@@ -62,13 +63,13 @@ pub struct TrackedFile {
     pub source: String,
 }
 
-struct StoredRow {
-    article: Article,
+pub(super) struct StoredRow {
+    pub(super) article: Article,
     fingerprint: String,
-    revision: i64,
-    source: Option<String>,
+    pub(super) revision: i64,
+    pub(super) source: Option<String>,
     /// Scheduled: stored, not shown yet.
-    held: bool,
+    pub(super) held: bool,
 }
 
 /// What `write_article` stores beside the article.
@@ -81,13 +82,13 @@ struct RowMeta<'a> {
 
 /// An article as its JSON document.
 #[derive(sqlx::FromRow)]
-struct ArticleRow {
-    id: String,
-    data: String,
+pub(super) struct ArticleRow {
+    pub(super) id: String,
+    pub(super) data: String,
 }
 
 impl ArticleRow {
-    fn decode(self) -> Result<Article, StoreError> {
+    pub(super) fn decode(self) -> Result<Article, StoreError> {
         serde_json::from_str(&self.data).map_err(|e| StoreError::Corrupt { id: self.id, message: e.to_string() })
     }
 }
@@ -116,7 +117,7 @@ struct TrackedRow {
     source: String,
 }
 
-fn article_id(id: String) -> Result<ArticleId, StoreError> {
+pub(super) fn article_id(id: String) -> Result<ArticleId, StoreError> {
     ArticleId::parse(&id).map_err(|message| StoreError::Corrupt { id, message })
 }
 
@@ -325,12 +326,17 @@ impl Store {
         row.map(ArticleRow::decode).transpose()
     }
 
-    /// Published articles that came from files, to find files that disappeared.
+    /// Published articles that came from files, to find files that
+    /// disappeared. Articles made through the API are not files, so
+    /// `publish --prune` never retracts them (a file's source always ends
+    /// in `.md`, which [`API_SOURCE`] does not).
     pub async fn tracked_files(&self) -> Result<Vec<TrackedFile>, StoreError> {
         let rows: Vec<TrackedRow> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, slug, source FROM articles WHERE source IS NOT NULL AND state = 'published' ORDER BY source",
+                "SELECT id, slug, source FROM articles WHERE source IS NOT NULL AND source <> $1 AND state = 'published' \
+                 ORDER BY source",
             )
+            .bind(API_SOURCE)
             .fetch_all(pool)
             .await?
         });
@@ -359,88 +365,14 @@ impl Store {
         take_write_lock(&mut tx).await?;
         let mut report = SyncReport::default();
         for submission in submissions {
-            let article = submission.article;
-            let fingerprint = fingerprint(article);
-            let conflict = |field, message| Conflict { source: submission.source.map(str::to_owned), field, message };
-            let stored = fetch_row(&mut tx, &article.id).await?;
-            if let Some(owner) = slug_owner(&mut tx, &article.slug).await?.filter(|owner| owner != &article.id) {
-                report.conflicts.push(conflict(
-                    "slug",
-                    format!(
-                        "{:?} already belongs to article {owner}; slugs are not reused, choose another",
-                        article.slug.as_str()
-                    ),
-                ));
-                continue;
-            }
-            let Some(stored) = stored else {
-                let held = article.is_published() && article.published > now;
-                let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision: 1, held };
-                write_article(&mut tx, article, &meta, now, true).await?;
-                if held {
-                    report.scheduled.push((article.slug.to_string(), article.published));
-                    continue;
-                }
-                if article.is_published() {
-                    federate(&mut tx, activities, Change::Created, article, 1, now).await?;
-                }
-                report.created.push(article.slug.to_string());
-                continue;
-            };
-            if stored.fingerprint == fingerprint {
-                if stored.source.as_deref() != submission.source {
-                    set_source(&mut tx, &article.id, submission.source).await?;
-                }
-                report.unchanged += 1;
-                continue;
-            }
-            let old = &stored.article;
-            // A held article was never shown: its time may still move.
-            if article.published != old.published && !stored.held {
-                report.conflicts.push(conflict(
-                    "published",
-                    format!(
-                        "was {} and is now {}; the publication time never moves once published \
-                         (readers sort and deduplicate on it): restore it and change `updated` instead",
-                        old.published.to_rfc3339(),
-                        article.published.to_rfc3339()
-                    ),
-                ));
-                continue;
-            }
-            let mut new = article.clone();
-            let mut comparable = new.clone();
-            comparable.state = old.state;
-            comparable.updated = old.updated;
-            let content_changed = comparable != *old;
-            // Readers see the change of a shown article; a held one goes
-            // out as it is when its time comes.
-            if new.updated <= old.updated && !stored.held {
-                new.updated = if content_changed { now.max(old.updated + TimeDelta::seconds(1)) } else { old.updated };
-            }
-            let held = stored.held && new.is_published() && new.published > now;
-            let revision = stored.revision + 1;
-            let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision, held };
-            write_article(&mut tx, &new, &meta, now, false).await?;
-            let change = match (old.state, new.state) {
-                // Followers never saw it: released now if its time came.
-                _ if stored.held => (new.is_published() && !held).then_some(Change::Created),
-                (State::Published, State::Retracted) => Some(Change::Retracted),
-                (State::Retracted, State::Published) => Some(Change::Created),
-                (State::Published, State::Published) if content_changed => Some(Change::Updated),
-                _ => None,
-            };
-            if let Some(change) = change {
-                federate(&mut tx, activities, change, &new, revision, now).await?;
-            }
-            if held {
-                report.scheduled.push((new.slug.to_string(), new.published));
-            } else if stored.held && new.is_published() {
-                report.created.push(new.slug.to_string());
-            } else if old.state == State::Published && new.state == State::Retracted {
-                report.retracted.push(new.slug.to_string());
-            } else {
-                report.updated.push(new.slug.to_string());
+            let slug = submission.article.slug.to_string();
+            match apply(&mut tx, submission, activities, now).await? {
+                Applied::Created => report.created.push(slug),
+                Applied::Updated => report.updated.push(slug),
+                Applied::Retracted => report.retracted.push(slug),
+                Applied::Scheduled(at) => report.scheduled.push((slug, at)),
+                Applied::Unchanged => report.unchanged += 1,
+                Applied::Refused(conflict) => report.conflicts.push(conflict),
             }
         }
         if report.changed() {
@@ -556,6 +488,150 @@ impl Store {
     }
 }
 
+/// What one submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// A new article.
+    Created,
+    /// A new revision.
+    Updated,
+    /// A new revision that took it out of the feeds.
+    Retracted,
+    /// Stored but held until this time (a new or edited scheduled article).
+    Scheduled(DateTime<Utc>),
+    /// Identical to what is stored.
+    Unchanged,
+    /// Contradicts what is stored; nothing was written.
+    Refused(Conflict),
+}
+
+/// Stores one submission inside `tx` (see [`Store::sync`]), queueing its
+/// activity to followers.
+///
+/// Articles made through the API and articles from files do not cross:
+/// a file cannot take over an API article's id, and the API cannot write
+/// over a file's article (its next publish would undo the change).
+pub(super) async fn apply(
+    tx: &mut Tx,
+    submission: &Submission<'_>,
+    activities: &Activities<'_>,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let article = submission.article;
+    let fingerprint = fingerprint(article);
+    let refuse =
+        |field, message| Applied::Refused(Conflict { source: submission.source.map(str::to_owned), field, message });
+    let stored = fetch_row(tx, &article.id).await?;
+    if let Some(stored) = &stored {
+        let from_api = submission.source == Some(API_SOURCE);
+        match stored.source.as_deref() {
+            Some(API_SOURCE) if !from_api => {
+                return Ok(refuse(
+                    "id",
+                    format!(
+                        "{} belongs to an article made through the API; give this file a new id \
+                         (e.g. \"urn:uuid:{}\" from `uuidgen`), or edit the article with PUT or PATCH \
+                         /api/articles/{{id}}",
+                        article.id,
+                        uuid::Uuid::new_v4()
+                    ),
+                ));
+            }
+            Some(file) if from_api && file != API_SOURCE => {
+                return Ok(refuse(
+                    "id",
+                    format!(
+                        "{} is published from the file {file}; edit that file and run `herald publish`: \
+                         the API edits only the articles it created",
+                        article.id
+                    ),
+                ));
+            }
+            None if from_api => {
+                return Ok(refuse(
+                    "id",
+                    format!("{} was not made through the API, which edits only the articles it created", article.id),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(owner) = slug_owner(tx, &article.slug).await?.filter(|owner| owner != &article.id) {
+        return Ok(refuse(
+            "slug",
+            format!(
+                "{:?} already belongs to article {owner}; slugs are not reused, choose another",
+                article.slug.as_str()
+            ),
+        ));
+    }
+    let Some(stored) = stored else {
+        let held = article.is_published() && article.published > now;
+        let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision: 1, held };
+        write_article(tx, article, &meta, now, true).await?;
+        if held {
+            return Ok(Applied::Scheduled(article.published));
+        }
+        if article.is_published() {
+            federate(tx, activities, Change::Created, article, 1, now).await?;
+        }
+        return Ok(Applied::Created);
+    };
+    if stored.fingerprint == fingerprint {
+        if stored.source.as_deref() != submission.source {
+            set_source(tx, &article.id, submission.source).await?;
+        }
+        return Ok(Applied::Unchanged);
+    }
+    let old = &stored.article;
+    // A held article was never shown: its time may still move.
+    if article.published != old.published && !stored.held {
+        return Ok(refuse(
+            "published",
+            format!(
+                "was {} and is now {}; the publication time never moves once published \
+                 (readers sort and deduplicate on it): restore it and change `updated` instead",
+                old.published.to_rfc3339(),
+                article.published.to_rfc3339()
+            ),
+        ));
+    }
+    let mut new = article.clone();
+    let mut comparable = new.clone();
+    comparable.state = old.state;
+    comparable.updated = old.updated;
+    let content_changed = comparable != *old;
+    // Readers see the change of a shown article; a held one goes out as it
+    // is when its time comes.
+    if new.updated <= old.updated && !stored.held {
+        new.updated = if content_changed { now.max(old.updated + TimeDelta::seconds(1)) } else { old.updated };
+    }
+    let held = stored.held && new.is_published() && new.published > now;
+    let revision = stored.revision + 1;
+    let meta = RowMeta { source: submission.source, fingerprint: &fingerprint, revision, held };
+    write_article(tx, &new, &meta, now, false).await?;
+    let change = match (old.state, new.state) {
+        // Followers never saw it: it goes out now if its time came.
+        _ if stored.held => (new.is_published() && !held).then_some(Change::Created),
+        (State::Published, State::Retracted) => Some(Change::Retracted),
+        (State::Retracted, State::Published) => Some(Change::Created),
+        (State::Published, State::Published) if content_changed => Some(Change::Updated),
+        _ => None,
+    };
+    if let Some(change) = change {
+        federate(tx, activities, change, &new, revision, now).await?;
+    }
+    Ok(if held {
+        Applied::Scheduled(new.published)
+    } else if stored.held && new.is_published() {
+        Applied::Created
+    } else if old.state == State::Published && new.state == State::Retracted {
+        Applied::Retracted
+    } else {
+        Applied::Updated
+    })
+}
+
 /// What happened to an article, for federation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -607,7 +683,7 @@ pub(super) async fn bump_site(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Sto
     tx.notify(Event::Site).await
 }
 
-async fn fetch_row(tx: &mut Tx, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
+pub(super) async fn fetch_row(tx: &mut Tx, id: &ArticleId) -> Result<Option<StoredRow>, StoreError> {
     let row: Option<FullRow> = on_tx!(tx, conn => {
         sqlx::query_as("SELECT id, data, fingerprint, revision, source, held FROM articles WHERE id = $1")
             .bind(id.as_str())

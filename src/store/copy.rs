@@ -204,6 +204,40 @@ pub const TABLES: &[TableSpec] = &[
         key: "topic",
         identity: None,
     },
+    TableSpec {
+        name: "api_tokens",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("hash", Text),
+            ("read_only", Int),
+            ("created_at", At),
+            ("last_used_at", At),
+            ("revoked_at", At),
+        ],
+        key: "id",
+        identity: Some("id"),
+    },
+    TableSpec {
+        name: "api_articles",
+        columns: &[("article_id", Text), ("markdown", Text), ("token", Text), ("created_at", At), ("updated_at", At)],
+        key: "article_id",
+        identity: None,
+    },
+    TableSpec {
+        name: "idempotency_keys",
+        columns: &[
+            ("token_id", Int),
+            ("key", Text),
+            ("request_hash", Text),
+            ("status", Int),
+            ("headers", Text),
+            ("body", Text),
+            ("created_at", At),
+        ],
+        key: "token_id, key",
+        identity: None,
+    },
 ];
 
 impl TableSpec {

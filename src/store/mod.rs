@@ -12,6 +12,7 @@
 //! Times are `TIMESTAMPTZ` on PostgreSQL and fixed-width RFC 3339 UTC text
 //! on SQLite (which sorts as text); [`Time`] is both.
 
+mod api;
 mod articles;
 mod blocks;
 mod bookkeeping;
@@ -32,6 +33,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, Postgres, Sqlite};
 
+pub use api::{ListFilter, Reservation, Revision, Saved, StoredArticle, TokenRow, API_SOURCE};
 pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
 pub use blocks::{BlockReport, BLOCKED};
 pub use bookkeeping::{Invalidation, KEEP_INVALIDATIONS, REMEMBER_RECEIVED};

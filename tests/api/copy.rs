@@ -104,6 +104,16 @@ async fn a_copy_to_postgres_and_back_keeps_every_row_and_the_same_feeds() {
         expires_at: now + chrono::TimeDelta::hours(1),
     };
     source.websub_subscribe(&subscription, Some(("tag0", 1)), now).await.unwrap();
+    // The publishing API's rows: a token, an article made through it, a
+    // recorded Idempotency-Key response.
+    source.create_token("cms", "hash", false, now).await.unwrap();
+    let token = source.tokens().await.unwrap()[0].id;
+    let mut from_api = articles[0].clone();
+    from_api.id = herald::article::ArticleId::parse("urn:uuid:00000000-0000-4000-8000-0000000000a1").unwrap();
+    from_api.slug = herald::article::Slug::parse("from-the-cms").unwrap();
+    source.save_api_article(&from_api, Some("Body."), "cms", true, &|_, _, _| None, now).await.unwrap().unwrap();
+    source.reserve_idempotency_key(token, "k", "h", now, now).await.unwrap();
+    source.finish_idempotency_key(token, "k", 201, "", "{}").await.unwrap();
     let file = app.dir.path().join("feeds/carte-du-nord-du-mali.md");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("A paragraph with", "An edited paragraph with")).unwrap();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod apf_peer;
+mod api;
 mod cli;
 mod common;
 mod copy;

@@ -1835,6 +1835,14 @@ async fn populate(store: &Store) -> Populated {
         .websub_subscribe(&subscription("https://r.example/cb/1", Some("s3cret"), now), Some(("tag0", 1)), now)
         .await
         .unwrap();
+    // The publishing API: a token, an article made through it, a recorded response.
+    assert!(store.create_token("cms", "hash-of-the-cms-token", false, now).await.unwrap());
+    let token = store.tokens().await.unwrap()[0].id;
+    let a4 = article(4, "a-four", "2024-04-01T08:00:00Z", &["api"]);
+    let activities = |change, article: &Article, revision| fed.activity(change, article, revision);
+    store.save_api_article(&a4, Some("The body."), "cms", true, &activities, now).await.unwrap().unwrap();
+    store.reserve_idempotency_key(token, "key-1", "hash-1", now, now - secs(86_400)).await.unwrap();
+    store.finish_idempotency_key(token, "key-1", 201, "location: /api/articles/x\n", "{}").await.unwrap();
     let mut last_job = 0;
     for inbox in POPULATED_INBOXES {
         last_job = store.inbox_jobs(inbox, 100).await.unwrap().into_iter().map(|j| j.id).fold(last_job, i64::max);
@@ -1871,6 +1879,9 @@ async fn snapshot(store: &Store) -> Vec<String> {
         format!("websub: {:?}", store.websub_subscription(TOPIC, "https://r.example/cb/1").await.unwrap()),
         format!("websub_distributed_tag: {:?}", store.websub_distributed_tag(TOPIC).await.unwrap()),
         format!("table_counts: {:?}", store.table_counts().await.unwrap()),
+        format!("tokens: {:?}", store.tokens().await.unwrap()),
+        format!("api_article: {:?}", store.stored_article(&id(4)).await.unwrap()),
+        format!("revisions: {:?}", store.revisions(&id(1)).await.unwrap()),
     ];
     for id in 1..=3 {
         let key = store.actor_key_by_id(id).await.unwrap();
@@ -2170,3 +2181,6 @@ both_backends! {
         }
     }
 }
+
+// The publishing API's tables, in their own file.
+mod api_tables;

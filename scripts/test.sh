@@ -149,7 +149,7 @@ venv_dir="${CARGO_TARGET_DIR:-$repo_root/target}/test-venv"
 python_bin=""
 
 has_feedparser() {
-    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema, flask_websub, openapi_spec_validator' >/dev/null 2>&1
+    [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import feedparser, jsonschema, flask_websub, prometheus_client, openapi_spec_validator' >/dev/null 2>&1
 }
 
 # True when pip must not install into this interpreter (PEP 668, Debian 12).

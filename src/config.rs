@@ -82,6 +82,8 @@ pub struct DeliverySettings {
     pub keep_delivered: chrono::TimeDelta,
     /// Failed jobs are deleted after this long.
     pub keep_failed: chrono::TimeDelta,
+    /// At shutdown, how long deliveries in flight may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 /// `[server]`
@@ -91,6 +93,31 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// How often `serve` looks for publishes made by other processes.
     pub poll_interval: Duration,
+    /// Where `/metrics` is served; `None` when disabled.
+    pub metrics_bind: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// `server.log_format`: how log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// Parses `text` or `json`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not a log format: use \"text\" or \"json\"")),
+        }
+    }
 }
 
 /// `[database]`
@@ -316,6 +343,7 @@ struct RawFederation {
     delivery_lock_seconds: i64,
     keep_delivered_days: i64,
     keep_failed_days: i64,
+    shutdown_grace_seconds: i64,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +352,8 @@ struct RawServer {
     bind: String,
     base_url: String,
     poll_interval_ms: u64,
+    metrics_bind: String,
+    log_format: String,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +456,25 @@ impl Raw {
         let base_url = parse_base_url(&self.server.base_url);
         check("server.base_url", base_url.as_ref().map(|_| ()).map_err(Clone::clone));
         check("server.poll_interval_ms", in_range(self.server.poll_interval_ms, 10..=60_000));
+        let metrics_bind = match self.server.metrics_bind.trim() {
+            "" => Ok(None),
+            raw => raw.parse::<SocketAddr>().map(Some).map_err(|_| {
+                format!(
+                    "{raw:?} is not an address and port, e.g. \"127.0.0.1:9464\"; leave it empty to disable /metrics"
+                )
+            }),
+        };
+        check("server.metrics_bind", metrics_bind.as_ref().map(|_| ()).map_err(Clone::clone));
+        if let (Ok(Some(metrics)), Ok(bind)) = (&metrics_bind, &bind) {
+            if metrics == bind && bind.port() != 0 {
+                check(
+                    "server.metrics_bind",
+                    Err(format!("{metrics} is server.bind too: give /metrics its own port, or leave it empty")),
+                );
+            }
+        }
+        let log_format = LogFormat::parse(&self.server.log_format);
+        check("server.log_format", log_format.as_ref().map(|_| ()).map_err(Clone::clone));
 
         let db_url = if self.database.url.trim().is_empty() {
             format!("sqlite://{}", self.database.data_dir.join("herald.db").display())
@@ -536,6 +585,7 @@ impl Raw {
         check("federation.keep_failed_days", in_range(fed.keep_failed_days, 0..=3650));
         check("federation.delivery_lock_seconds", in_range(fed.delivery_lock_seconds, 1..=3600));
         check("federation.max_attempts", in_range(fed.max_attempts, 1..=30));
+        check("federation.shutdown_grace_seconds", in_range(fed.shutdown_grace_seconds, 0..=600));
         check("federation.outbox_page_size", in_range(fed.outbox_page_size, 1..=200));
         let websub = self.websub.validate(&mut check);
 
@@ -543,11 +593,13 @@ impl Raw {
             (bind, base_url, language, license_url, icon, logo, favicon),
             (account_name, fed_icon, header, moved_to),
             (content, tag_content, author_content),
+            (metrics_bind, log_format),
         ) {
             (
                 (Ok(bind), Ok(base_url), Ok(language), Ok(license_url), Ok(icon), Ok(logo), Ok(favicon)),
                 (Ok(name), Ok(fed_icon), Ok(header), Ok(moved_to)),
                 (Ok(content), Ok(tag_content), Ok(author_content)),
+                (Ok(metrics_bind), Ok(log_format)),
             ) if problems.is_empty() => {
                 let join = |path: String| base_url.join(&path).unwrap_or_else(|_| base_url.clone());
                 let actor = join(format!("users/{name}"));
@@ -584,7 +636,12 @@ impl Raw {
                 let license_url =
                     license_url.unwrap_or_else(|| base_url.join("license").unwrap_or_else(|_| base_url.clone()));
                 Ok(Settings {
-                    server: ServerSettings { bind, poll_interval: Duration::from_millis(self.server.poll_interval_ms) },
+                    server: ServerSettings {
+                        bind,
+                        poll_interval: Duration::from_millis(self.server.poll_interval_ms),
+                        metrics_bind,
+                        log_format,
+                    },
                     database: DatabaseSettings {
                         url: db_url,
                         data_dir: self.database.data_dir,
@@ -627,6 +684,7 @@ impl Raw {
                         lock: chrono::TimeDelta::seconds(fed.delivery_lock_seconds),
                         keep_delivered: chrono::TimeDelta::days(fed.keep_delivered_days),
                         keep_failed: chrono::TimeDelta::days(fed.keep_failed_days),
+                        shutdown_grace: Duration::from_secs(u64::try_from(fed.shutdown_grace_seconds).unwrap_or(10)),
                     },
                     websub,
                 })
@@ -775,6 +833,29 @@ mod tests {
         let settings = Settings::load_with_env(Some(&path), env(&[])).unwrap();
         assert_eq!(settings.channel.base_url.as_str(), "https://news.example.org/");
         assert_eq!(settings.database.url, "sqlite:///var/lib/herald/herald.db");
+    }
+
+    #[test]
+    fn the_operations_keys_are_validated_with_their_names() {
+        let defaults = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(defaults.server.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(defaults.server.log_format, LogFormat::Text);
+        assert_eq!(defaults.delivery.shutdown_grace, Duration::from_secs(10));
+        let off = Settings::load_with_env(None, env(&[("HERALD_SERVER__METRICS_BIND", " ")])).unwrap();
+        assert_eq!(off.server.metrics_bind, None);
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("HERALD_SERVER__METRICS_BIND", "127.0.0.1:8080"),
+                ("HERALD_SERVER__LOG_FORMAT", "xml"),
+                ("HERALD_FEDERATION__SHUTDOWN_GRACE_SECONDS", "601"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.metrics_bind: 127.0.0.1:8080 is server.bind too"), "{err}");
+        assert!(err.contains("server.log_format: \"xml\" is not a log format"), "{err}");
+        assert!(err.contains("federation.shutdown_grace_seconds: 601 is out of range"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod federation;
 pub mod http;
 pub mod import;
 pub mod media;
+pub mod metrics;
 pub mod publish;
 pub mod render;
 pub mod startup;

@@ -126,8 +126,21 @@ fn error_path(error: &ContentError) -> &Path {
     }
 }
 
+/// Where a publish is, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading and parsing the files: `done` of `total`.
+    Reading {
+        /// Files read.
+        done: usize,
+        /// Files found.
+        total: usize,
+    },
+    /// Storing what changed, in one transaction.
+    Storing,
+}
+
 /// Publishes every article file under `dir`.
-#[tracing::instrument(skip(store, channel, account), fields(dir = %dir.display()), err)]
 pub async fn publish_dir(
     store: &Store,
     channel: &Channel,
@@ -136,9 +149,27 @@ pub async fn publish_dir(
     prune: bool,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
+    publish_dir_with_progress(store, channel, account, dir, prune, now, |_| {}).await
+}
+
+/// [`publish_dir`], telling `progress` where it is.
+#[tracing::instrument(skip(store, channel, account, progress), fields(dir = %dir.display()), err)]
+pub async fn publish_dir_with_progress(
+    store: &Store,
+    channel: &Channel,
+    account: &Account,
+    dir: &Path,
+    prune: bool,
+    now: DateTime<Utc>,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> Result<Outcome, StoreError> {
+    let progress = std::sync::Arc::new(progress);
     let loaded = {
-        let (dir, channel) = (dir.to_owned(), channel.clone());
-        tokio::task::spawn_blocking(move || content::load_dir(&dir, &channel)).await.unwrap_or_else(|join| {
+        let (dir, channel, reading) = (dir.to_owned(), channel.clone(), progress.clone());
+        let read = move || {
+            content::load_dir_with_progress(&dir, &channel, |done, total| reading(Progress::Reading { done, total }))
+        };
+        tokio::task::spawn_blocking(read).await.unwrap_or_else(|join| {
             // load_dir does not panic on bad input; a panic here is a bug, reported as a read error.
             Loaded {
                 errors: vec![ContentError::Read {
@@ -150,6 +181,7 @@ pub async fn publish_dir(
         })
     };
     let mut content_errors = loaded.errors;
+    progress(Progress::Storing);
     let media = store_media(store, &loaded.media, &mut content_errors, now).await?;
     let sources: Vec<String> = loaded.articles.iter().map(|a| a.path.display().to_string()).collect();
     let submissions: Vec<Submission<'_>> = loaded

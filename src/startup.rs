@@ -25,6 +25,8 @@ use crate::store::{Chore, Store};
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, when `server.metrics_bind` is set.
+    metrics: Option<TcpListener>,
     state: AppState,
     watch: Option<Watch>,
 }
@@ -84,9 +86,15 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding {} (server.bind)", settings.server.bind))?;
+        let metrics = match settings.server.metrics_bind {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding {addr} (server.metrics_bind)"))?)
+            }
+            None => None,
+        };
         let schedule = Arc::new(Notify::new());
         let state = AppState { store, settings, cache, client, deliveries, schedule, media: Arc::default() };
-        Ok(Self { listener, state, watch: None })
+        Ok(Self { listener, metrics, state, watch: None })
     }
 
     /// Republish the content directory whenever a file in it changes. The
@@ -115,14 +123,31 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The address `/metrics` is served on, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The state the handlers see (tests use its store and cache).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains open connections.
+    /// Serves until `shutdown` resolves, then stops cleanly: no new
+    /// connections, no new delivery claims; open connections are drained
+    /// and deliveries in flight get `federation.shutdown_grace_seconds` to
+    /// finish and be recorded (the rest go back to the queue).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, state, watch } = self;
+        let Application { listener, metrics, state, watch } = self;
+        // Tells the engine and the metrics listener that shutdown began (a
+        // dropped sender, if serving fails, tells them too).
+        let (stopping, stop) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            }
+        };
         let poller = tokio::spawn(follow_changes(state.clone()));
         let watcher = watch.map(|watch| tokio::spawn(republish_on_change(state.clone(), watch)));
         let engine = tokio::spawn(
@@ -133,14 +158,34 @@ impl Application {
                 state.deliveries.clone(),
             )
             .with_websub_hub(&crate::websub::hub_url(&state.settings))
-            .run(),
+            .run_until(stopped()),
         );
+        let metrics = metrics.map(|listener| {
+            let app = crate::http::ops::metrics_router(state.store.clone());
+            let stop = stopped();
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await })
+        });
         let maintenance = tokio::spawn(maintain(state.store.clone(), state.settings.clone()));
         let scheduler = tokio::spawn(release_scheduled(state.clone()));
-        let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
+            .await;
         poller.abort();
-        // A job cut off here keeps its lock and is retried when it expires.
-        engine.abort();
+        // The engine bounds its own drain by the grace period; the margin
+        // covers writing the outcomes. Past it, a job cut off keeps its
+        // lock and is retried when the lock expires.
+        let mut engine = engine;
+        let margin = state.settings.delivery.shutdown_grace + Duration::from_secs(5);
+        if tokio::time::timeout(margin, &mut engine).await.is_err() {
+            tracing::warn!("the delivery engine did not stop in time; cutting it off");
+            engine.abort();
+        }
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         maintenance.abort();
         scheduler.abort();
         if let Some(watcher) = watcher {

@@ -20,7 +20,7 @@ pub async fn run(from: &DatabaseSettings, to: &str, replace: bool) -> anyhow::Re
     let target_settings = DatabaseSettings { url: to.to_owned(), ..from.clone() };
     let target =
         Store::connect(&target_settings).await.with_context(|| format!("opening the target {}", redact(to)))?;
-    let bar = indicatif::ProgressBar::new(0);
+    let bar = indicatif::ProgressBar::with_draw_target(Some(0), super::ops::draw_target());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} rows ({elapsed})")
             .context("the progress bar template")?

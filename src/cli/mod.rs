@@ -1,6 +1,6 @@
 //! The command line: `serve`, `publish`, `check`, `render`, `import`, and
 //! the operator's commands `followers`, `interactions`, `queue`, `key
-//! rotate`, `token` and `copy`.
+//! rotate`, `token`, `copy`, `block` and `backup`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,8 +18,11 @@ use crate::{content, publish};
 
 mod copy;
 mod import;
+mod ops;
 mod queue;
 mod token;
+
+pub use ops::BlockAction;
 
 /// herald publishes one article model as RSS 2.0, Atom 1.0 and JSON Feed.
 #[derive(Debug, Parser)]
@@ -91,6 +94,21 @@ pub enum Command {
         /// Delete what the target holds first (otherwise a non-empty target is refused).
         #[arg(long)]
         replace: bool,
+    },
+    /// Block a domain (and its subdomains), lift a block, or list them.
+    Block {
+        /// What to do.
+        #[command(subcommand)]
+        action: BlockAction,
+    },
+    /// Write a consistent copy of the SQLite database to FILE, safe while
+    /// herald serves (on PostgreSQL, use pg_dump).
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write one article file per entry of an RSS, Atom or JSON feed (and of
     /// every page of its RFC 5005 archive) into DIR (default: content.dir).
@@ -191,10 +209,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish { dir, prune } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             let store = Store::connect(&settings.database).await.context("opening the database")?;
-            let outcome =
-                publish::publish_dir(&store, &settings.channel, &settings.account, &dir, prune, chrono::Utc::now())
-                    .await
-                    .with_context(|| format!("publishing {}", dir.display()))?;
+            let bar = ops::publish_bar();
+            let progress = ops::on_publish_progress(bar.clone());
+            let now = chrono::Utc::now();
+            let outcome = publish::publish_dir_with_progress(
+                &store,
+                &settings.channel,
+                &settings.account,
+                &dir,
+                prune,
+                now,
+                progress,
+            )
+            .await
+            .with_context(|| format!("publishing {}", dir.display()));
+            bar.finish_and_clear();
+            let outcome = outcome?;
             store.close().await;
             print!("{outcome}");
             Ok(if outcome.skipped_anything() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -254,7 +284,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&settings.database).await.context("opening the database")?;
             let now = chrono::Utc::now();
             if retry_now {
-                let due = store.retry_all_now(now).await?;
+                let bar = ops::spinner("making every pending delivery due");
+                let due = store.retry_all_now(now).await;
+                bar.finish_and_clear();
+                let due = due?;
                 println!("{due} pending deliveries are due now");
             }
             if let Some(inbox) = inbox {
@@ -293,6 +326,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             copy::run(&source, &to, replace).await
         }
+        Command::Block { action } => ops::block(&settings, action).await,
+        Command::Backup { file, force } => ops::backup(&settings, &file, force).await,
         Command::Import { source, dir } => {
             let dir = dir.unwrap_or_else(|| settings.content.dir.clone());
             import::run(&settings, &source, &dir).await

@@ -51,6 +51,12 @@ pub struct Loaded {
 /// others are broken. Two files with the same `id` or `slug` are both
 /// refused, since either could be the one the newsroom meant.
 pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
+    load_dir_with_progress(dir, channel, |_, _| {})
+}
+
+/// [`load_dir`], calling `progress(files read, files)` after each file,
+/// for a progress bar.
+pub fn load_dir_with_progress(dir: &Path, channel: &Channel, progress: impl Fn(usize, usize)) -> Loaded {
     let mut loaded = Loaded::default();
     let (mut files, mut others) = (Vec::new(), Vec::new());
     if let Err(source) = collect_files(dir, &mut files, &mut others) {
@@ -64,7 +70,8 @@ pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
     let lookup =
         |path: &MediaPath| by_path.get(path).map(|&info| info.clone()).ok_or_else(|| media::missing(dir, path));
     let mut articles = Vec::new();
-    for path in &files {
+    for (n, path) in files.iter().enumerate() {
+        progress(n, files.len());
         match std::fs::read_to_string(path) {
             Ok(text) => match parse_article_with(path, &text, channel, &lookup) {
                 Ok(article) => articles.push(SourcedArticle { path: path.clone(), article }),
@@ -73,6 +80,7 @@ pub fn load_dir(dir: &Path, channel: &Channel) -> Loaded {
             Err(source) => loaded.errors.push(ContentError::Read { path: path.clone(), source }),
         }
     }
+    progress(files.len(), files.len());
     loaded.articles = articles;
     loaded.files = files;
     reject_clashes(&mut loaded);

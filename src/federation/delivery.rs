@@ -273,9 +273,19 @@ impl Engine {
     /// Claims and delivers until the task is aborted (which aborts every
     /// request in flight; their jobs come back when their lock expires).
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Claims and delivers until `stop` resolves, then shuts down cleanly:
+    /// claims nothing more, gives the requests in flight `shutdown_grace`
+    /// to finish, writes every outcome, and hands the jobs it did not
+    /// finish back to the queue, due at once (see [`Engine::drain`]).
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        use futures_util::FutureExt as _;
+        let mut stop = std::pin::pin!(stop);
         let (outcomes, received) = mpsc::unbounded_channel();
         // Not aborted with the engine: it ends once the last outcome is written.
-        tokio::spawn(record_outcomes(self.store.clone(), received));
+        let recorder = tokio::spawn(record_outcomes(self.store.clone(), received));
         let mut tasks = JoinSet::new();
         // Jobs that can start soon (in flight, or queued behind a host with a
         // free slot) are kept at the in-flight cap plus a backlog, so that a
@@ -297,6 +307,9 @@ impl Engine {
         let mut drained_until: Option<tokio::time::Instant> = None;
         loop {
             while tasks.try_join_next().is_some() {}
+            if stop.as_mut().now_or_never().is_some() {
+                break;
+            }
             if renewed.elapsed() >= renew_every {
                 self.renew_locks().await;
                 renewed = tokio::time::Instant::now();
@@ -327,6 +340,54 @@ impl Engine {
                 () = queued => drained_until = None,
                 () = finished => {}
                 () = tokio::time::sleep(recheck) => {}
+                () = stop.as_mut() => break,
+            }
+        }
+        self.drain(tasks, outcomes, recorder).await;
+    }
+
+    /// The end of [`Engine::run_until`]: waits up to `shutdown_grace` for
+    /// the requests in flight, aborts the rest, lets the recorder write
+    /// every outcome, then releases the jobs still in hand (queued behind
+    /// their host, or cut off) so that another instance takes them at once
+    /// rather than after their lock. A job cut off between its answer and
+    /// its outcome keeps its lock and comes back when it expires: delivered
+    /// twice at worst, never lost.
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<()>,
+        outcomes: mpsc::UnboundedSender<Outcome>,
+        recorder: tokio::task::JoinHandle<()>,
+    ) {
+        let grace = self.settings.shutdown_grace;
+        let in_flight = self.state().in_flight;
+        tracing::info!(in_flight, grace_seconds = grace.as_secs(), "deliveries stopping: finishing those in flight");
+        // Their locks must outlast the grace period.
+        self.renew_locks().await;
+        let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(cut_off = tasks.len(), "deliveries still in flight after the grace period; cut off");
+            tasks.shutdown().await;
+        }
+        let unfinished: Vec<i64> = {
+            let mut state = self.state();
+            for host in state.hosts.values_mut() {
+                host.queue.clear();
+            }
+            state.held.drain().collect()
+        };
+        // The attempts' senders are gone with their tasks: the recorder
+        // ends once it has written what they sent.
+        drop(outcomes);
+        if let Err(error) = recorder.await {
+            tracing::error!(%error, "the outcome recorder failed");
+        }
+        if !unfinished.is_empty() {
+            match self.store.release_deliveries(&unfinished, Utc::now()).await {
+                Ok(released) => tracing::info!(released, "unfinished deliveries handed back to the queue"),
+                Err(error) => {
+                    tracing::warn!(%error, jobs = unfinished.len(), "could not release deliveries; they wait for their lock")
+                }
             }
         }
     }
@@ -723,7 +784,10 @@ async fn record_outcomes(store: Store, mut received: mpsc::UnboundedReceiver<Out
         }
         for attempt in 1..=5 {
             match store.record_outcomes(&batch, Utc::now()).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    crate::metrics::deliveries(&batch);
+                    break;
+                }
                 Err(error) if attempt < 5 => {
                     tracing::warn!(%error, attempt, "recording delivery outcomes failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;

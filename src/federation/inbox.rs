@@ -1,6 +1,8 @@
 //! The inbox (personal and shared): verify, then act.
 //!
-//! Every activity must carry a valid HTTP Signature, inside Mastodon's
+//! Activities from a blocked domain (the signer's host or the actor's)
+//! are refused with 403 before anything else, their actor never fetched.
+//! Every other activity must carry a valid HTTP Signature, inside Mastodon's
 //! replay window, from a key owned by the activity's `actor`, on the same
 //! host; nothing is stored otherwise. An activity whose id was already
 //! processed changes nothing.
@@ -43,6 +45,9 @@ pub enum InboxError {
     /// The signature is missing or wrong, or its key is not the actor's.
     #[error("signature refused: {0}")]
     Unauthorized(String),
+    /// The sender's domain is blocked.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,6 +59,7 @@ impl InboxError {
         match self {
             InboxError::BadRequest(_) => StatusCode::BAD_REQUEST,
             InboxError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            InboxError::Forbidden(_) => StatusCode::FORBIDDEN,
             InboxError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +93,13 @@ pub async fn receive(inbox: &Inbox, path: &str, headers: &HeaderMap, body: &[u8]
     let actor_id = id_of(&value["actor"]).ok_or_else(|| InboxError::BadRequest("no actor".into()))?;
     let actor_url = Url::parse(&actor_id).map_err(|e| InboxError::BadRequest(format!("actor is not a URL: {e}")))?;
     let key_url = Url::parse(&params.key_id).map_err(|_| InboxError::Unauthorized("keyId is not a URL".into()))?;
+    let mut hosts: Vec<&str> = [key_url.host_str(), actor_url.host_str()].into_iter().flatten().collect();
+    hosts.dedup();
+    for host in hosts {
+        if inbox.store.is_blocked(host).await? {
+            return Err(InboxError::Forbidden(format!("{host} is on a blocked domain")));
+        }
+    }
     if key_url.host_str() != actor_url.host_str() {
         return Err(InboxError::Unauthorized(format!("keyId {} is not on the actor's host", params.key_id)));
     }

@@ -14,6 +14,7 @@ pub use crate::activitystreams::{context, ACTIVITY_JSON};
 
 pub mod activities;
 pub mod actor;
+pub mod blocks;
 pub mod client;
 pub mod delivery;
 pub mod discovery;

@@ -271,7 +271,11 @@ impl SiteCache {
         // snapshot that every request of every worker reads.
         let snapshot = self.current.load();
         let lazy = snapshot.lazy.lock().unwrap_or_else(|p| p.into_inner());
-        lazy.built.get(key).cloned()
+        let hit = lazy.built.get(key).cloned();
+        if hit.is_some() {
+            crate::metrics::cache_hit();
+        }
+        hit
     }
 
     /// A tag feed, tag page or article page: from the snapshot when built
@@ -285,6 +289,7 @@ impl SiteCache {
         if let Some(hit) = self.built(&key) {
             return Ok(Some(hit));
         }
+        crate::metrics::cache_miss();
         let snapshot = self.current.load_full();
         // An invalidation read while this builds would be lost: remember
         // where we were and do not keep the document if it moved.
@@ -363,6 +368,7 @@ fn feed_representation(
 }
 
 async fn build_snapshot(store: &Store, settings: &Arc<Settings>, state: SiteState) -> Result<Snapshot, StoreError> {
+    crate::metrics::snapshot_render();
     let (items, content) = settings.feeds.of(&Scope::All);
     let articles = store.latest_published(items).await?;
     let archives = usize::try_from(store.archived_count().await?).unwrap_or(0) / settings.feeds.archive_page_size;

@@ -4,6 +4,7 @@
 pub mod cache;
 mod error;
 pub mod media;
+pub mod ops;
 pub mod representation;
 
 use std::sync::Arc;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
         .route("/users/{account}/inbox", post(inbox).layer(DefaultBodyLimit::max(INBOX_BODY_LIMIT)))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/websub", post(websub).layer(DefaultBodyLimit::max(WEBSUB_BODY_LIMIT)))
         .nest("/api", crate::api::router())
         .route("/media/{*path}", get(media::serve))
@@ -120,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/feeds.opml", get(opml))
         .route("/subscribe", get(subscribe))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(ops::track_request))
         .with_state(state)
 }
 
@@ -366,7 +369,8 @@ async fn lazy(cache: &SiteCache, key: Key, headers: &HeaderMap) -> Result<Respon
     })
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 otherwise.
+/// Liveness: 200 when the database answers, 503 otherwise (`/readyz`
+/// also checks the schema).
 async fn healthz(State(app): State<AppState>) -> Response {
     let revision = app.cache.snapshot().revision;
     match app.store.ping().await {

@@ -167,6 +167,12 @@ pub const TABLES: &[TableSpec] = &[
         identity: None,
     },
     TableSpec {
+        name: "domain_blocks",
+        columns: &[("domain", Text), ("created_at", At)],
+        key: "domain",
+        identity: None,
+    },
+    TableSpec {
         name: "received_activities",
         columns: &[("id", Text), ("actor", Text), ("kind", Text), ("received_at", At)],
         key: "id",

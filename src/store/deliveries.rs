@@ -417,10 +417,11 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         });
+        let blocked = self.fail_blocked(rows.iter().map(|r| (r.id, r.inbox.as_str())), now).await?;
         let mut bodies: std::collections::HashMap<String, (Bytes, Option<i64>, JobKind)> =
             std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in rows.into_iter().filter(|r| !blocked.contains(&r.id)) {
             if !bodies.contains_key(&row.activity_id) {
                 let body: BodyRow = on_pool!(self, pool => {
                     sqlx::query_as(
@@ -478,26 +479,43 @@ impl Store {
     /// in flight) to `until`, so that no other process, and no later claim
     /// of this one, takes them while they wait.
     pub async fn extend_locks(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        self.set_pending(&mut tx, "locked_until = $1, next_attempt_at = $1", ids, until).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands claimed jobs back to the queue, due at `now`, so that another
+    /// process takes them at once instead of after their lock: a process
+    /// shutting down with jobs it will not attempt. Jobs no longer pending
+    /// are left alone. Returns how many were released.
+    pub async fn release_deliveries(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let released = self.set_pending(&mut tx, "locked_until = NULL, next_attempt_at = $1", ids, now).await?;
+        tx.notify(Event::Queued).await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// `UPDATE deliveries SET {set}` (with `$1` bound to `at`) on the
+    /// pending jobs among `ids`, in id order, 500 at a time.
+    async fn set_pending(&self, tx: &mut Tx, set: &str, ids: &[i64], at: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
-        let mut tx = self.begin().await?;
+        let mut changed = 0;
         for chunk in ids.chunks(500) {
             let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 2)).collect();
             let rows = format!("state = 'pending' AND id IN ({})", list.join(", "));
-            let sql = format!(
-                "UPDATE deliveries SET locked_until = $1, next_attempt_at = $1 WHERE {}",
-                self.in_id_order(&rows)
-            );
-            on_tx!(&mut tx, conn => {
-                let mut query = sqlx::query(&sql).bind(Time(until));
+            let sql = format!("UPDATE deliveries SET {set} WHERE {}", self.in_id_order(&rows));
+            changed += on_tx!(tx, conn => {
+                let mut query = sqlx::query(&sql).bind(Time(at));
                 for id in chunk {
                     query = query.bind(id);
                 }
-                query.execute(&mut *conn).await?;
+                query.execute(&mut *conn).await?.rows_affected()
             });
         }
-        tx.commit().await?;
-        Ok(())
+        Ok(changed)
     }
 
     /// Records the outcomes of attempted jobs in one transaction.
@@ -706,7 +724,7 @@ impl Store {
     /// the rows in id order on PostgreSQL, as every statement updating
     /// several jobs does: two instances updating overlapping jobs then wait
     /// for each other instead of deadlocking. (SQLite has one writer.)
-    fn in_id_order(&self, condition: &str) -> String {
+    pub(super) fn in_id_order(&self, condition: &str) -> String {
         match self.pool {
             Pool::Sqlite(_) => condition.to_owned(),
             Pool::Postgres(_) => {

@@ -14,12 +14,14 @@
 
 mod api;
 mod articles;
+mod blocks;
 mod bookkeeping;
 mod copy;
 mod deliveries;
 mod events;
 mod federation;
 mod media;
+mod ops;
 mod websub;
 
 use std::path::Path;
@@ -34,6 +36,7 @@ use sqlx::{Executor, Postgres, Sqlite};
 
 pub use api::{ListFilter, Reservation, Revision, Saved, StoredArticle, TokenRow, API_SOURCE};
 pub use articles::{Activities, Change, Conflict, Submission, SyncReport, TrackedFile};
+pub use blocks::{BlockReport, BLOCKED};
 pub use bookkeeping::{Invalidation, KEEP_INVALIDATIONS, REMEMBER_RECEIVED};
 pub use copy::{CopyProgress, CopyRefused, TableCount, TableSpec, TABLES};
 pub use deliveries::{
@@ -43,6 +46,7 @@ pub use deliveries::{
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
 pub use media::{Media, MediaRow, MediaWrite};
+pub use ops::NotReady;
 pub use websub::{Distribution, Subscription};
 
 use crate::config::DatabaseSettings;

@@ -21,6 +21,8 @@ pub const BASE_URL: &str = "https://news.example.org/";
 /// copy of the sample publication (plus fixtures when asked).
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:port` of the metrics listener.
+    pub metrics_address: String,
     pub client: reqwest::Client,
     pub store: Store,
     /// The database it runs on (SQLite file or PostgreSQL).
@@ -35,6 +37,8 @@ pub struct TestApp {
 pub fn test_env(dir: &Path) -> Vec<(String, String)> {
     vec![
         ("HERALD_SERVER__BIND".into(), "127.0.0.1:0".into()),
+        // Each app its own metrics port (the default, 9464, would collide).
+        ("HERALD_SERVER__METRICS_BIND".into(), "127.0.0.1:0".into()),
         ("HERALD_SERVER__BASE_URL".into(), BASE_URL.into()),
         ("HERALD_FEDERATION__ALLOW_PRIVATE_ADDRESSES".into(), "true".into()),
         ("HERALD_SERVER__POLL_INTERVAL_MS".into(), "50".into()),
@@ -164,6 +168,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     let app = Application::build(settings).await.unwrap();
     let app = if watch { app.watch_content().unwrap() } else { app };
     let address = format!("http://{}", app.local_addr().unwrap());
+    let metrics_address = format!("http://{}", app.metrics_addr().unwrap());
     let store = app.state().store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -171,6 +176,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         store,
         database_url,
@@ -184,7 +190,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
 /// The same settings as `test_env`, as a file for the `herald` binary.
 fn config_toml(dir: &Path, base_url: &str, database_url: &str) -> String {
     format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nbase_url = \"{base_url}\"\n[database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
+        "[server]\nbind = \"127.0.0.1:0\"\nmetrics_bind = \"127.0.0.1:0\"\nbase_url = \"{base_url}\"\n[database]\nurl = \"{database_url}\"\n[content]\ndir = \"{}\"\n\
          [federation]\nallow_private_addresses = true\n",
         dir.join("feeds").display()
     )
@@ -332,6 +338,7 @@ impl ServeProcess {
             .current_dir(dir)
             .env("HERALD_LOG", "warn")
             .env("HERALD_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("HERALD_SERVER__METRICS_BIND", "127.0.0.1:0")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())

@@ -124,6 +124,7 @@ async fn a_copy_to_postgres_and_back_keeps_every_row_and_the_same_feeds() {
     let edit = stdout(&herald_on(&app, &sqlite, &["publish"]).await);
     assert!(edit.contains("updated"), "{edit}");
     stdout(&herald_on(&app, &sqlite, &["key", "rotate"]).await);
+    stdout(&herald_on(&app, &sqlite, &["block", "add", "blocked.example"]).await);
     source.close().await;
 
     // Act: SQLite → PostgreSQL → a new SQLite file.

@@ -20,6 +20,7 @@ mod instances;
 mod interop;
 mod latency;
 mod media;
+mod ops;
 mod pg;
 mod publish;
 mod queue;

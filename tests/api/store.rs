@@ -31,6 +31,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use herald::article::{Article, ArticleId, Slug, State, Tag};
 use herald::config::{Channel, DatabaseSettings, Settings};
 use herald::error::StoreError;
+use herald::federation::blocks::Domain;
 use herald::federation::keys::StoredKey;
 use herald::media::{MediaPath, NewMedia};
 use herald::store::{
@@ -1245,6 +1246,95 @@ both_backends! {
 }
 
 // ---------------------------------------------------------------------------
+// Operations: domain blocks, released jobs, readiness, scrape numbers
+// ---------------------------------------------------------------------------
+
+both_backends! {
+    /// See issue #10 (part 4): a block covers the domain and its subdomains.
+    async fn blocking_a_domain_removes_its_followers_and_fails_its_pending_jobs(store: Store) {
+        // Arrange: followers on the domain, a subdomain, a look-alike and elsewhere.
+        let now = t0();
+        let (on, sub, alike, other) = (
+            actor("blocked.example", "a", true),
+            actor("media.blocked.example", "b", false),
+            actor("notblocked.example", "c", false),
+            actor("ok.example", "d", false),
+        );
+        store.import_followers(&[on, sub, alike.clone(), other.clone()], now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+
+        // Act
+        let domain = Domain::parse("Blocked.Example").unwrap();
+        let report = store.block_domain(&domain, now + secs(1)).await.unwrap();
+
+        // Assert
+        assert_eq!((report.added, report.followers_removed, report.jobs_failed), (true, 2, 2));
+        let mut left: Vec<String> = store.followers().await.unwrap().into_iter().map(|(a, _)| a).collect();
+        left.sort();
+        assert_eq!(left, [alike.id.clone(), other.id.clone()]);
+        let job = job_at(&store, "https://blocked.example/inbox").await;
+        assert_eq!((job.state, job.last_error.as_deref()), (DeliveryState::Failed, Some(herald::store::BLOCKED)));
+        assert_eq!(job_at(&store, &other.inbox).await.state, DeliveryState::Pending);
+        assert!(store.is_blocked("blocked.example").await.unwrap());
+        assert!(store.is_blocked("x.media.blocked.example:8443").await.unwrap());
+        assert!(!store.is_blocked("notblocked.example").await.unwrap());
+        assert!(!store.block_domain(&domain, now + secs(2)).await.unwrap().added, "blocking twice adds nothing");
+        assert_eq!(store.blocked_domains().await.unwrap(), [(domain.clone(), now + secs(1))]);
+
+        assert!(store.unblock_domain(&domain).await.unwrap());
+        assert!(!store.unblock_domain(&domain).await.unwrap());
+        assert!(!store.is_blocked("blocked.example").await.unwrap());
+        assert!(store.blocked_domains().await.unwrap().is_empty());
+    }
+
+    async fn jobs_queued_to_a_blocked_domain_after_the_block_are_failed_when_claimed(store: Store) {
+        let now = t0();
+        store.block_domain(&Domain::parse("blocked.example").unwrap(), now).await.unwrap();
+        store.enqueue_to(&accept("late"), "https://relay.blocked.example/inbox", now).await.unwrap();
+        store.enqueue_to(&accept("fine"), "https://ok.example/inbox", now).await.unwrap();
+
+        let claimed = store.claim_deliveries(now + secs(1), LOCK, 10).await.unwrap();
+
+        assert_eq!(claimed.iter().map(|j| j.inbox.as_str()).collect::<Vec<_>>(), ["https://ok.example/inbox"]);
+        let refused = job_at(&store, "https://relay.blocked.example/inbox").await;
+        assert_eq!((refused.state, refused.last_error.as_deref()), (DeliveryState::Failed, Some("blocked")));
+    }
+
+    async fn released_jobs_are_due_at_once_and_finished_ones_stay_as_they_are(store: Store) {
+        let now = t0();
+        store.enqueue_to(&accept("x"), "https://a.example/inbox", now).await.unwrap();
+        store.enqueue_to(&accept("y"), "https://b.example/inbox", now).await.unwrap();
+        let jobs = store.claim_deliveries(now, LOCK, 10).await.unwrap();
+        assert_eq!(jobs.len(), 2);
+        store.record_outcomes(&[Outcome::Delivered { id: jobs[0].id, status: 202 }], now).await.unwrap();
+
+        let released = store.release_deliveries(&ids(&jobs), now + secs(1)).await.unwrap();
+
+        assert_eq!(released, 1, "only the unfinished job");
+        let again = store.claim_deliveries(now + secs(1), LOCK, 10).await.unwrap();
+        assert_eq!(ids(&again), [jobs[1].id], "due at once, not after its lock");
+        assert_eq!(job_at(&store, &jobs[0].inbox).await.state, DeliveryState::Delivered);
+    }
+
+    async fn a_fresh_database_has_every_migration_and_scrape_numbers(store: Store) {
+        assert_eq!(store.migrations_current().await.unwrap(), None);
+        let now = t0();
+        store.import_followers(&[actor("a.example", "a", false)], now).await.unwrap();
+        store.enqueue_to_followers(&activity("a1"), now).await.unwrap();
+        store.websub_subscribe(&subscription("https://r.example/cb/1", None, now), None, now).await.unwrap();
+        let mut expired = subscription("https://r.example/cb/2", None, now);
+        expired.expires_at = now + secs(60);
+        store.websub_subscribe(&expired, None, now).await.unwrap();
+
+        let scrape = store.scrape(now + secs(90)).await.unwrap();
+
+        assert_eq!((scrape.pending, scrape.followers, scrape.domain_blocks), (1, 1, 0));
+        assert_eq!(scrape.websub_subscriptions, 1, "the expired subscription does not count");
+        assert!((scrape.oldest_pending_age_seconds - 90.0).abs() < 0.01, "{scrape:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Interactions
 // ---------------------------------------------------------------------------
 
@@ -1797,6 +1887,7 @@ async fn populate(store: &Store) -> Populated {
     store.record_host_failure("c.example", now, Some(now + secs(30))).await.unwrap();
     store.remember_activity("https://s.example/likes/1", &followers[0].id, "Like", now).await.unwrap();
     store.announce_once("profile", "v1", false, &activity("update-1"), now).await.unwrap();
+    store.block_domain(&Domain::parse("blocked.example").unwrap(), now).await.unwrap();
     store
         .websub_subscribe(&subscription("https://r.example/cb/1", Some("s3cret"), now), Some(("tag0", 1)), now)
         .await
@@ -1821,6 +1912,7 @@ async fn populate(store: &Store) -> Populated {
 async fn snapshot(store: &Store) -> Vec<String> {
     let now = t0() + secs(200);
     let mut lines = vec![
+        format!("blocked_domains: {:?}", store.blocked_domains().await.unwrap()),
         format!("site_state: {:?}", store.site_state().await.unwrap()),
         format!("published_count: {:?}", store.published_count().await.unwrap()),
         format!("latest_published: {:?}", store.latest_published(100).await.unwrap()),

@@ -316,6 +316,9 @@ start_herald() {
 [server]
 bind = "${base#http://}"
 base_url = "$base"
+# Metrics stay on (their request counter is part of what is measured), on
+# a port of their own per instance.
+metrics_bind = "127.0.0.1:0"
 [database]
 url = "sqlite://$tmp/herald-$instance.db"
 [content]

@@ -518,7 +518,7 @@ impl Herald {
             &config,
             format!(
                 "[server]\nbind = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}/\"\npoll_interval_ms = 50\n\
-                 [database]\nurl = \"{url}\"\n[content]\ndir = \"{}\"\n\
+                 metrics_bind = \"127.0.0.1:0\"\n[database]\nurl = \"{url}\"\n[content]\ndir = \"{}\"\n\
                  [federation]\nallow_private_addresses = true\n{federation}",
                 dir.path().join("feeds").display(),
                 port = ports[0],

@@ -134,7 +134,7 @@ impl Herald {
             &config,
             format!(
                 "[server]\nbind = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}/\"\n\
-                 [database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n\
+                 metrics_bind = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{}\"\n\
                  [federation]\nallow_private_addresses = true\n",
                 dir.path().join("herald.db").display(),
                 feeds.display(),

@@ -358,3 +358,20 @@ impl ServeProcess {
         }
     }
 }
+
+/// Runs the checker `tests/tools/{script}` with the test Python on `args`.
+/// `None` (the test is then skipped, loudly) when Python is missing, or when
+/// the script exits 2 because its packages are not installed; under
+/// `CI=true` that fails instead.
+pub fn python_check(script: &str, args: &[&Path]) -> Option<Output> {
+    let python = tool("HERALD_PYTHON", "python3")?;
+    let output =
+        std::process::Command::new(python).arg(repo().join("tests/tools").join(script)).args(args).output().unwrap();
+    if output.status.code() == Some(2) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{script}: {stderr}");
+        eprintln!("\n*** SKIPPING: {stderr} ***\n");
+        return None;
+    }
+    Some(output)
+}

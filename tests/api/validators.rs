@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{repo, spawn_with, tool, Setup};
+use crate::common::{python_check, repo, spawn_with, tool, Setup};
 
 /// Every kind of feed: main, archive page, tag, author.
 const FEEDS: [&str; 12] = [
@@ -40,18 +40,15 @@ async fn served_feeds(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn feedparser_and_the_json_feed_schema_accept_every_feed() {
-    let Some(python) = tool("HERALD_PYTHON", "python3") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let files = served_feeds(dir.path()).await;
-    let output = Command::new(python).arg(repo().join("tests/tools/check_feed.py")).args(&files).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.code() == Some(2) && std::env::var("CI").as_deref() != Ok("true") {
-        eprintln!("\n*** SKIPPING: {stderr} ***\n");
+    if tool("HERALD_PYTHON", "python3").is_none() {
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let files = served_feeds(dir.path()).await;
+    let args: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+    let Some(output) = python_check("check_feed.py", &args) else { return };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), FEEDS.len(), "{stdout}");
     assert!(stdout.contains("version rss20"), "{stdout}");

@@ -167,9 +167,7 @@ async fn save(
     }
     let markdown = doc.get("body").and_then(Value::as_str).filter(|_| article.body_html.is_some());
     let account = &app.settings.account;
-    let activities = |change, article: &crate::article::Article, revision| {
-        Some(outbox::activity(channel, account, change, article, revision))
-    };
+    let activities = outbox::activities(channel, account);
     let saved = app
         .store
         .save_api_article(&article, markdown, &caller.0.name, create, &activities, Utc::now())

@@ -57,6 +57,13 @@ pub fn media_type_for(name: &str) -> Option<&'static str> {
     TYPES.iter().find(|(ext, _)| extension.eq_ignore_ascii_case(ext)).map(|(_, media_type)| *media_type)
 }
 
+/// The usual extension of a media type herald publishes (`jpg` for
+/// `image/jpeg`), `None` for any other type. Parameters are ignored.
+pub fn extension_for(media_type: &str) -> Option<&'static str> {
+    let essence = media_type.split(';').next().unwrap_or_default().trim();
+    TYPES.iter().find(|(_, t)| t.eq_ignore_ascii_case(essence)).map(|(ext, _)| *ext)
+}
+
 /// The extensions herald publishes as media, for messages.
 pub fn extensions() -> String {
     TYPES.iter().map(|(ext, _)| *ext).collect::<Vec<_>>().join(", ")
@@ -234,6 +241,21 @@ impl NewMedia {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_map_back_to_their_usual_extension() {
+        assert_eq!(extension_for("image/jpeg"), Some("jpg"));
+        assert_eq!(extension_for("Image/PNG; charset=binary"), Some("png"));
+        assert_eq!(extension_for("audio/ogg"), Some("ogg"));
+        assert_eq!(extension_for("image/svg+xml"), None);
+        for (ext, media_type) in TYPES {
+            assert_eq!(
+                media_type_for(&format!("a.{}", extension_for(media_type).unwrap())),
+                Some(*media_type),
+                "{ext}"
+            );
+        }
+    }
 
     /// A 3×2 PNG.
     const PNG: &[u8] = &[

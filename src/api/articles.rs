@@ -3,6 +3,8 @@
 //! Handlers extract, call `content` (validation, the same as files') and
 //! the store, and map the outcome; every error is a [`Problem`].
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header::LOCATION;
@@ -19,10 +21,11 @@ use super::problem::Problem;
 use super::token::Caller;
 use super::wire::{self, ArticleDocument, DeliveryCounts, Detail, InteractionCounts, Listed, Page};
 use crate::article::{ArticleId, State as ArticleState, Tag};
-use crate::content::document::{merge_patch, parse_document};
+use crate::content::document::{media_named, merge_patch, no_such_media, parse_document};
 use crate::content::fields;
 use crate::federation::outbox;
 use crate::http::AppState;
+use crate::media::MediaPath;
 use crate::store::{ListFilter, Saved, StoredArticle};
 
 /// Largest page of a listing.
@@ -157,7 +160,15 @@ async fn save(
     create: bool,
 ) -> Result<Response, Problem> {
     let channel = &app.settings.channel;
-    let article = parse_document(doc, channel).map_err(Problem::invalid)?;
+    // The media files it names, from the store: uploaded or published.
+    let mut known = HashMap::new();
+    for path in media_named(doc, channel) {
+        if let Some(row) = app.store.media_row(&path).await? {
+            known.insert(path, row.info());
+        }
+    }
+    let lookup = |path: &MediaPath| known.get(path).cloned().ok_or_else(|| no_such_media(path));
+    let article = parse_document(doc, channel, &lookup).map_err(Problem::invalid)?;
     if let Some(path) = path.filter(|path| **path != article.id) {
         return Err(Problem::invalid(vec![fields::Problem {
             field: "id".to_owned(),

@@ -2,7 +2,7 @@
 //! out as JSON with the front matter's field names, bearer tokens, RFC 9457
 //! problem details, `Idempotency-Key` on POST and PATCH, and the OpenAPI 3.1
 //! document that describes it all (`openapi/herald.json`, served at
-//! `/api/openapi.json`).
+//! `/api/openapi.json`). Media files are uploaded with `POST /api/media`.
 //!
 //! Articles are validated by `content` exactly as files are, and stored by
 //! the same store step as `herald publish` (one transaction with their
@@ -12,10 +12,12 @@
 
 mod articles;
 mod idempotency;
+mod media;
 mod problem;
 pub mod token;
 mod wire;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
@@ -39,6 +41,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("put", "/articles/{id}", put(articles::replace)),
         ("patch", "/articles/{id}", patch(articles::patch)),
         ("delete", "/articles/{id}", delete(articles::retract)),
+        ("post", "/media", post(media::upload).layer(DefaultBodyLimit::max(media::BODY_LIMIT))),
         ("get", "/openapi.json", get(openapi)),
     ]
 }

@@ -41,6 +41,8 @@ pub struct Problem {
 
 /// The `type` of an article that fails validation.
 pub const INVALID_ARTICLE: &str = "/api/problems/invalid-article";
+/// The `type` of an uploaded file herald cannot publish.
+pub const INVALID_MEDIA: &str = "/api/problems/invalid-media";
 /// The `type` of a change that contradicts what is stored.
 pub const CONFLICT: &str = "/api/problems/conflict";
 /// The `type` of an Idempotency-Key reused for a different request.
@@ -79,13 +81,33 @@ impl Problem {
         Self::plain(StatusCode::NOT_FOUND, detail)
     }
 
+    /// 413: an upload larger than herald stores.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::plain(StatusCode::PAYLOAD_TOO_LARGE, detail)
+    }
+
+    /// 415: an upload whose type herald cannot tell or does not publish.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
+    }
+
     /// 422: the article fails validation; one entry per problem.
     pub fn invalid(problems: Vec<fields::Problem>) -> Self {
+        Self::unprocessable(INVALID_ARTICLE, "The article is invalid", problems)
+    }
+
+    /// 422: an uploaded file herald cannot publish; one entry per problem
+    /// (`path`, `file`).
+    pub fn invalid_media(problems: Vec<fields::Problem>) -> Self {
+        Self::unprocessable(INVALID_MEDIA, "The file cannot be published", problems)
+    }
+
+    fn unprocessable(kind: &'static str, title: &'static str, problems: Vec<fields::Problem>) -> Self {
         let errors: Vec<FieldError> =
             problems.into_iter().map(|p| FieldError { field: p.field, detail: p.message }).collect();
         Problem {
-            kind: INVALID_ARTICLE,
-            title: "The article is invalid",
+            kind,
+            title,
             status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
             detail: format!("{} problem(s); nothing was stored", errors.len()),
             errors,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::article::{Article, Tag};
 use crate::config::Channel;
-use crate::store::{Revision, StoredArticle, API_SOURCE};
+use crate::store::{MediaRow, Revision, StoredArticle, API_SOURCE};
 
 /// An article as the API reads and writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +104,47 @@ impl<'a> ArticleDocument<'a> {
             url: (article.url != default_url).then_some(article.url.as_str()),
             state: article.state.as_str(),
             body: markdown,
+        }
+    }
+}
+
+/// A media file as `POST /api/media` answers it.
+#[derive(Debug, Serialize)]
+pub struct MediaDocument {
+    /// The path under `/media/`, which an article names as its `image.url`
+    /// (`img/carte.jpg` or `/media/img/carte.jpg`).
+    pub path: String,
+    /// The URL it is served at, with its content version.
+    pub url: String,
+    /// Media type.
+    #[serde(rename = "type")]
+    pub media_type: String,
+    /// Bytes.
+    pub length: u64,
+    /// Pixels (images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixels (images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// RFC 3339: when the path was first stored.
+    pub created: String,
+}
+
+impl MediaDocument {
+    /// The document of a stored file.
+    pub fn new(row: &MediaRow, channel: &Channel) -> Self {
+        MediaDocument {
+            path: row.path.to_string(),
+            url: row.path.url(&channel.base_url, &row.sha256).to_string(),
+            media_type: row.content_type.clone(),
+            length: row.size,
+            width: row.width,
+            height: row.height,
+            sha256: row.sha256.clone(),
+            created: time(row.created_at),
         }
     }
 }

@@ -5,21 +5,29 @@
 //! only the hints are worded for JSON. A `null` field counts as absent, so a
 //! JSON Merge Patch (RFC 7396) that nulls a field removes it.
 //!
-//! Media files are published from the content directory only: an
-//! `image.url` that names one (`img/carte.png`, `/media/img/carte.png`) is
-//! refused with a message saying so, and such links of the body are
-//! resolved against the article's URL like any other relative link.
+//! An `image.url` that names a media file (`img/carte.png`,
+//! `/media/img/carte.png`: uploaded with `POST /api/media` or published
+//! from the content directory) is resolved as a file's is, from what the
+//! caller's look-up knows; so are the body's links to media files. The
+//! API finds what to look up with [`media_named`] first.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use serde_json::{Map, Value as Json};
 
-use super::fields::{self, Input, Problem, Syntax, Value};
+use super::fields::{self, Input, MediaLookup, Problem, Syntax, Value};
 use crate::article::Article;
 use crate::config::Channel;
 use crate::media::{MediaInfo, MediaPath};
 
 /// Parses an API document into an article; on failure, every problem, each
 /// naming its field.
-pub fn parse_document(doc: &Map<String, Json>, channel: &Channel) -> Result<Article, Vec<Problem>> {
+pub fn parse_document(
+    doc: &Map<String, Json>,
+    channel: &Channel,
+    media: &MediaLookup<'_>,
+) -> Result<Article, Vec<Problem>> {
     let mut problems = Vec::new();
     let body = match doc.get("body") {
         None | Some(Json::Null) => "",
@@ -44,7 +52,7 @@ pub fn parse_document(doc: &Map<String, Json>, channel: &Channel) -> Result<Arti
         body,
         body_line: None,
     };
-    match fields::article(&input, channel, &no_media) {
+    match fields::article(&input, channel, media) {
         Ok(article) if problems.is_empty() => Ok(article),
         Ok(_) => Err(problems),
         Err(more) => {
@@ -54,13 +62,39 @@ pub fn parse_document(doc: &Map<String, Json>, channel: &Channel) -> Result<Arti
     }
 }
 
-/// The API's media look-up: it knows no media file yet.
-fn no_media(path: &MediaPath) -> Result<MediaInfo, String> {
-    Err(format!(
-        "{:?} names a media file, which the API cannot use yet (media files are published from the content \
-         directory); give the image's absolute http(s) URL instead, e.g. the /media/… URL the site serves it at",
-        path.as_str()
-    ))
+/// The media files `doc` names, which [`parse_document`] will ask its
+/// look-up about: its `image.url` when that is a media path, and the
+/// relative links and images of its body that name files of a kind herald
+/// publishes. Found by parsing once with a look-up that takes notes and
+/// pretends every such file exists (the body is rendered only when the
+/// fields are sound), so it is what the real parse asks.
+pub fn media_named(doc: &Map<String, Json>, channel: &Channel) -> BTreeSet<MediaPath> {
+    let named = Mutex::new(BTreeSet::new());
+    let note = |path: &MediaPath| {
+        let media_type = path.media_type().ok_or_else(String::new)?;
+        if let Ok(mut named) = named.lock() {
+            named.insert(path.clone());
+        }
+        let dimension = media_type.starts_with("image/").then_some(1);
+        Ok(MediaInfo {
+            content_type: media_type.to_owned(),
+            size: 1,
+            sha256: "0".repeat(64),
+            width: dimension,
+            height: dimension,
+        })
+    };
+    // The outcome of this parse is the real parse's business.
+    let _ = parse_document(doc, channel, &note);
+    named.into_inner().unwrap_or_default()
+}
+
+/// The message for a media path no file is stored at.
+pub fn no_such_media(path: &MediaPath) -> String {
+    format!(
+        "no media file is stored at {path:?}: upload it first with `POST /api/media?path={path}`, \
+         or give the image's absolute http(s) URL"
+    )
 }
 
 /// Applies a JSON Merge Patch (RFC 7396 §2) to `target`: objects merge key
@@ -135,7 +169,7 @@ mod tests {
             "image": {"url": "/img/a.jpg", "alt": "Une carte", "type": "image/jpeg", "length": 1200},
             "body": "Premier [lien](../autre).\n"
         }));
-        let from_json = parse_document(&doc, &channel()).unwrap();
+        let from_json = parse_document(&doc, &channel(), &none).unwrap();
         let file = "+++\nid = \"urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8\"\nslug = \"mali\"\ntitle = \"Titre\"\n\
                     summary = \"Résumé\"\ntags = [\"Mali\", \"sahel\", \"mali\"]\npublished = \"2024-08-05T08:00:00+02:00\"\n\
                     image = { url = \"/img/a.jpg\", alt = \"Une carte\", type = \"image/jpeg\", length = 1200 }\n+++\n\
@@ -155,7 +189,7 @@ mod tests {
             "colour": "red",
             "body": "text"
         }));
-        let problems = parse_document(&doc, &channel()).unwrap_err();
+        let problems = parse_document(&doc, &channel(), &none).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         for field in ["colour", "id", "slug", "title", "summary", "published", "image"] {
             assert!(fields.contains(&field), "{field}: {problems:#?}");
@@ -171,23 +205,58 @@ mod tests {
             "id": "tag:example.org,2024:a", "slug": "a", "title": "T", "summary": "S",
             "published": "2024-08-05T08:00:00Z", "kind": "teaser", "body": "text"
         }));
-        let problems = parse_document(&doc, &channel()).unwrap_err();
+        let problems = parse_document(&doc, &channel(), &none).unwrap_err();
         assert_eq!(problems[0].field, "body");
         assert!(problems[0].message.starts_with("a teaser has no body; remove \"body\""), "{problems:?}");
     }
 
+    fn none(path: &MediaPath) -> Result<MediaInfo, String> {
+        Err(no_such_media(path))
+    }
+
     #[test]
-    fn an_image_given_as_a_media_path_is_refused_on_image_url() {
+    fn an_image_given_as_a_media_path_is_looked_up_and_filled_from_the_file() {
+        let png = MediaInfo {
+            content_type: "image/png".to_owned(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            width: Some(640),
+            height: Some(480),
+        };
+        let known = |path: &MediaPath| {
+            if path.as_str() == "img/carte.png" {
+                Ok(png.clone())
+            } else {
+                none(path)
+            }
+        };
         for url in ["img/carte.png", "/media/img/carte.png"] {
             let doc = object(json!({
                 "id": "tag:example.org,2024:a", "slug": "a", "title": "T", "summary": "S",
-                "published": "2024-08-05T08:00:00Z", "kind": "teaser",
-                "image": {"url": url, "alt": "Une carte"}
+                "published": "2024-08-05T08:00:00Z", "kind": "full",
+                "image": {"url": url, "alt": "Une carte"},
+                "body": "Voir [la carte](img/carte.png), [le PDF](docs/rapport.pdf) et [la suite](../suite)."
             }));
-            let problems = parse_document(&doc, &channel()).unwrap_err();
+            let named: Vec<String> = media_named(&doc, &channel()).iter().map(|p| p.to_string()).collect();
+            assert_eq!(named, ["docs/rapport.pdf", "img/carte.png"]);
+            let article = parse_document(&doc, &channel(), &known).unwrap();
+            let image = article.image.unwrap();
+            assert_eq!(image.url.as_str(), "https://news.example.org/media/img/carte.png?v=abababababab");
+            assert_eq!(
+                (image.media_type.as_str(), image.length, image.width, image.height),
+                ("image/png", Some(1234), Some(640), Some(480))
+            );
+            let html = article.body_html.unwrap();
+            assert!(html.contains("href=\"https://news.example.org/media/img/carte.png?v=abababababab\""), "{html}");
+            assert!(!html.contains("/media/docs/"), "an unknown file is a relative link as written: {html}");
+
+            let problems = parse_document(&doc, &channel(), &none).unwrap_err();
             assert_eq!(problems.len(), 1, "{problems:#?}");
             assert_eq!(problems[0].field, "image.url");
-            assert!(problems[0].message.contains("which the API cannot use yet"), "{problems:#?}");
+            assert!(
+                problems[0].message.contains("upload it first with `POST /api/media?path=img/carte.png`"),
+                "{problems:#?}"
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{on_pool, on_tx, Store, Time};
 use crate::error::StoreError;
-use crate::media::{MediaPath, NewMedia};
+use crate::media::{MediaInfo, MediaPath, NewMedia};
 
 /// A stored media file, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,19 @@ pub struct MediaRow {
     pub created_at: DateTime<Utc>,
     /// When its bytes last changed (`Last-Modified`).
     pub updated_at: DateTime<Utc>,
+}
+
+impl MediaRow {
+    /// What an article naming this file learns of it.
+    pub fn info(&self) -> MediaInfo {
+        MediaInfo {
+            content_type: self.content_type.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            width: self.width,
+            height: self.height,
+        }
+    }
 }
 
 /// A stored media file with its bytes.
@@ -110,6 +123,30 @@ impl Store {
     /// already out there keeps its image.
     #[tracing::instrument(skip_all, fields(path = %media.path, size = media.info.size), err)]
     pub async fn put_media(&self, media: &NewMedia, now: DateTime<Utc>) -> Result<MediaWrite, StoreError> {
+        // Replacing never refuses, so the `Err` arm is never taken.
+        let written = self.write_media(media, now, true).await?;
+        Ok(written.unwrap_or_else(|row| MediaWrite { row, changed: false }))
+    }
+
+    /// Stores `media` at its path unless other bytes are stored there: an
+    /// upload never replaces a file (`Err` with the stored one). The same
+    /// bytes again are `Ok` with `changed: false`, so a retried upload is
+    /// harmless.
+    #[tracing::instrument(skip_all, fields(path = %media.path, size = media.info.size), err)]
+    pub async fn add_media(
+        &self,
+        media: &NewMedia,
+        now: DateTime<Utc>,
+    ) -> Result<Result<MediaWrite, MediaRow>, StoreError> {
+        self.write_media(media, now, false).await
+    }
+
+    async fn write_media(
+        &self,
+        media: &NewMedia,
+        now: DateTime<Utc>,
+        replace: bool,
+    ) -> Result<Result<MediaWrite, MediaRow>, StoreError> {
         let now = Time(now.trunc_subsecs(6));
         let info = &media.info;
         let select = format!("SELECT {ROW_COLUMNS} FROM media WHERE path = $1");
@@ -118,9 +155,15 @@ impl Store {
         let stored: Option<DbMediaRow> = on_tx!(&mut tx, conn => {
             sqlx::query_as(&select).bind(media.path.as_str()).fetch_optional(&mut *conn).await?
         });
-        if let Some(stored) = stored.filter(|s| s.sha256 == info.sha256 && s.content_type == info.content_type) {
-            tx.rollback().await?;
-            return Ok(MediaWrite { row: stored.decode()?, changed: false });
+        if let Some(stored) = stored {
+            if stored.sha256 == info.sha256 && stored.content_type == info.content_type {
+                tx.rollback().await?;
+                return Ok(Ok(MediaWrite { row: stored.decode()?, changed: false }));
+            }
+            if !replace {
+                tx.rollback().await?;
+                return Ok(Err(stored.decode()?));
+            }
         }
         let size = i64::try_from(info.size).unwrap_or(i64::MAX);
         on_tx!(&mut tx, conn => {
@@ -146,7 +189,7 @@ impl Store {
             sqlx::query_as(&select).bind(media.path.as_str()).fetch_one(&mut *conn).await?
         });
         tx.commit().await?;
-        Ok(MediaWrite { row: row.decode()?, changed: true })
+        Ok(Ok(MediaWrite { row: row.decode()?, changed: true }))
     }
 
     /// The media file at `path`, bytes included; `None` when there is none.

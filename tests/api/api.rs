@@ -475,3 +475,143 @@ async fn the_openapi_document_is_served_and_valid() {
     let output = python_check("check_openapi.py", &[&bad]).unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
 }
+
+/// Uploads `bytes` with `POST /api/media{query}`.
+async fn upload(app: &TestApp, token: &str, query: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+    let response = app
+        .client
+        .post(format!("{}/api/media{query}", app.address))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap();
+    Reply { status, headers, body }
+}
+
+fn png() -> Vec<u8> {
+    std::fs::read(repo().join("tests/fixtures/media/img/carte.png")).unwrap()
+}
+
+#[tokio::test]
+async fn uploaded_media_is_served_and_never_replaced() {
+    // Arrange
+    let app = spawn_app().await;
+    let token = token(&app, "cms", false).await;
+    let bytes = png();
+
+    // Act: an upload to a path, then the same bytes again.
+    let first = upload(&app, &token, "?path=img/depuis-le-cms.png", "application/octet-stream", bytes.clone()).await;
+    let again = upload(&app, &token, "?path=img/depuis-le-cms.png", "application/octet-stream", bytes.clone()).await;
+
+    // Assert: stored once, with what herald read from the file.
+    assert_eq!(first.status, 201, "{:#}", first.body);
+    assert_eq!(first.body["path"], "img/depuis-le-cms.png");
+    assert_eq!(first.body["type"], "image/png");
+    assert_eq!(first.body["length"], bytes.len());
+    assert!(first.body["width"].as_u64().unwrap() > 0 && first.body["height"].as_u64().unwrap() > 0);
+    let url = first.body["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("https://news.example.org/media/img/depuis-le-cms.png?v="), "{url}");
+    assert_eq!(header(&first.headers, "location"), url);
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    assert_eq!(again.body, first.body);
+    // Served under /media/, the bytes as uploaded, with their hash as ETag.
+    let served = app.client.get(format!("{}/media/img/depuis-le-cms.png", app.address)).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(header(served.headers(), "content-type"), "image/png");
+    let etag = header(served.headers(), "etag").trim_matches('"').to_owned();
+    assert!(etag.len() >= 32 && first.body["sha256"].as_str().unwrap().starts_with(&etag), "{etag}");
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    // Other bytes at a taken path: 409, and the stored file is untouched.
+    let mut other = bytes.clone();
+    other.extend_from_slice(b"trailing bytes");
+    let replaced = upload(&app, &token, "?path=img/depuis-le-cms.png", "image/png", other.clone()).await;
+    is_problem(&replaced, 409);
+    assert_eq!(replaced.body["errors"][0]["field"], "path");
+    assert!(replaced.body["detail"].as_str().unwrap().contains("upload under a new path"), "{:#}", replaced.body);
+    let served = app.client.get(format!("{}/media/img/depuis-le-cms.png", app.address)).send().await.unwrap();
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    // Without a path, the file is named by its content and its type.
+    let unnamed = upload(&app, &token, "", "image/png", bytes.clone()).await;
+    assert_eq!(unnamed.status, 201, "{:#}", unnamed.body);
+    let path = unnamed.body["path"].as_str().unwrap();
+    assert!(path.starts_with("uploads/") && path.ends_with(".png"), "{path}");
+    assert_eq!(unnamed.body["sha256"], first.body["sha256"]);
+}
+
+#[tokio::test]
+async fn bad_uploads_are_problems_and_store_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let token = token(&app, "cms", false).await;
+    let reader = self::token(&app, "lecteur", true).await;
+
+    // Act and assert: each bad upload gets its own problem.
+    let read_only = upload(&app, &reader, "?path=img/a.png", "image/png", png()).await;
+    is_problem(&read_only, 403);
+    let bad_path = upload(&app, &token, "?path=../etc/a.png", "image/png", png()).await;
+    is_problem(&bad_path, 422);
+    assert_eq!(bad_path.body["type"], "/api/problems/invalid-media");
+    assert_eq!(bad_path.body["errors"][0]["field"], "path");
+    let svg = upload(&app, &token, "?path=img/a.svg", "image/svg+xml", b"<svg/>".to_vec()).await;
+    is_problem(&svg, 422);
+    assert_eq!(svg.body["errors"][0]["field"], "file");
+    let not_an_image = upload(&app, &token, "?path=img/a.png", "image/png", b"not a png".to_vec()).await;
+    is_problem(&not_an_image, 422);
+    assert!(not_an_image.body["errors"][0]["detail"].as_str().unwrap().contains("img/a.png"));
+    let unknown_type = upload(&app, &token, "", "application/x-www-form-urlencoded", png()).await;
+    is_problem(&unknown_type, 415);
+    let empty = upload(&app, &token, "?path=img/a.png", "image/png", Vec::new()).await;
+    is_problem(&empty, 422);
+    let too_large = upload(&app, &token, "?path=docs/a.pdf", "application/pdf", vec![b'%'; 20 * 1024 * 1024 + 1]).await;
+    is_problem(&too_large, 413);
+    assert!(too_large.body["detail"].as_str().unwrap().contains("20 MiB"), "{:#}", too_large.body);
+
+    // Nothing was stored.
+    let missing = app.client.get(format!("{}/media/img/a.png", app.address)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(app.store.media_hashes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_api_article_names_an_uploaded_image_by_its_path() {
+    // Arrange: the image is uploaded first.
+    let app = spawn_app().await;
+    let token = token(&app, "cms", false).await;
+    let uploaded = upload(&app, &token, "?path=img/carte-api.png", "image/png", png()).await;
+    assert_eq!(uploaded.status, 201, "{:#}", uploaded.body);
+    let url = uploaded.body["url"].as_str().unwrap();
+    let mut doc = article(30, "avec-image");
+    doc["image"] = json!({"url": "img/carte-api.png", "alt": "Une carte"});
+    doc["body"] = json!("La [carte en grand](/media/img/carte-api.png).\n");
+    let mut missing = article(31, "sans-image");
+    missing["image"] = json!({"url": "/media/img/absente.png", "alt": "Absente"});
+
+    // Act
+    let created = call(&app, &token, Method::POST, "/api/articles", Some(&doc)).await;
+    let refused = call(&app, &token, Method::POST, "/api/articles", Some(&missing)).await;
+
+    // Assert: the image is the file, measured; the body links to it.
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    let image = &created.body["article"]["image"];
+    assert_eq!(image["url"], url);
+    assert_eq!(image["type"], "image/png");
+    assert_eq!(image["length"], uploaded.body["length"]);
+    assert_eq!(image["width"], uploaded.body["width"]);
+    assert_eq!(image["height"], uploaded.body["height"]);
+    let feed = app.await_body("/feed.rss", |rss| rss.contains("Article 30")).await;
+    assert!(feed.contains(&format!("<enclosure url=\"{}\"", url.replace('&', "&amp;"))), "{feed}");
+    let page = app.text("/articles/avec-image").await;
+    assert!(page.contains(&format!("href=\"{url}\"")), "the body's link names the file: {page}");
+    // A path no file is stored at: 422 on image.url, nothing stored.
+    is_problem(&refused, 422);
+    assert_eq!(refused.body["errors"][0]["field"], "image.url");
+    assert!(refused.body["errors"][0]["detail"].as_str().unwrap().contains("POST /api/media"), "{:#}", refused.body);
+    assert_eq!(call(&app, &token, Method::GET, &path_of(31), None).await.status, 404);
+}

@@ -15,7 +15,7 @@ use crate::common::{header, loopback_follower, python_check, repo, spawn_app, Te
 const FILE_ARTICLE: &str = "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8";
 
 /// A token made with `herald token create`.
-async fn token(app: &TestApp, name: &str, read_only: bool) -> String {
+pub async fn token(app: &TestApp, name: &str, read_only: bool) -> String {
     let mut args = vec!["token", "create", "--name", name];
     if read_only {
         args.push("--read-only");
@@ -25,13 +25,13 @@ async fn token(app: &TestApp, name: &str, read_only: bool) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
 }
 
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<&Value>) -> Reply {
+pub async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<&Value>) -> Reply {
     call_with(app, token, method, path, body, &[]).await
 }
 
@@ -477,7 +477,7 @@ async fn the_openapi_document_is_served_and_valid() {
 }
 
 /// Uploads `bytes` with `POST /api/media{query}`.
-async fn upload(app: &TestApp, token: &str, query: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+pub async fn upload(app: &TestApp, token: &str, query: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
     let response = app
         .client
         .post(format!("{}/api/media{query}", app.address))
@@ -493,7 +493,7 @@ async fn upload(app: &TestApp, token: &str, query: &str, content_type: &str, byt
     Reply { status, headers, body }
 }
 
-fn png() -> Vec<u8> {
+pub fn png() -> Vec<u8> {
     std::fs::read(repo().join("tests/fixtures/media/img/carte.png")).unwrap()
 }
 

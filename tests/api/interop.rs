@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use reqwest::Method;
+
+use crate::api;
 use crate::common::{repo, spawn_reachable_app, tool, TestApp};
 
 struct Peer {
@@ -172,6 +175,60 @@ async fn a_fedify_user_follows_herald_and_receives_signed_create_update_delete()
     await_followers(&app, 0).await;
 
     // Everything herald sent passed Fedify's own signature verification.
+    assert_eq!(peer.list("rejected").await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn a_fedify_follower_receives_create_update_delete_for_changes_made_through_the_api() {
+    // Arrange: alice follows; the CMS has a token and has uploaded an image.
+    let Some(peer) = Peer::start() else { return };
+    let app = spawn_reachable_app().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    peer.control("/control/follow", json!({ "handle": format!("acct:news@{host}") })).await;
+    peer.await_received("Accept", |a| a["type"] == "Accept").await;
+    await_followers(&app, 1).await;
+    let token = api::token(&app, "cms", false).await;
+    let image = api::upload(&app, &token, "?path=img/interop.png", "image/png", api::png()).await;
+    assert_eq!(image.status, 201, "{:#}", image.body);
+    let id = "urn:uuid:5b0c8a3e-2f4d-4e6a-8b1c-9d0e1f2a3b4c";
+    let path = "/api/articles/5b0c8a3e-2f4d-4e6a-8b1c-9d0e1f2a3b4c";
+    let article = json!({
+        "id": id, "slug": "interop-api", "title": "Publié par l’API",
+        "summary": "Un article du CMS pendant le test Fedify.", "tags": ["interop"],
+        "published": "2024-08-11T08:00:00Z",
+        "image": { "url": "img/interop.png", "alt": "Une carte de test" },
+        "body": "Le texte de l’article.\n"
+    });
+    let is_about = |a: &Value, kind: &str| {
+        a["type"] == kind && serde_json::to_string(&a["object"]).unwrap_or_default().contains("interop-api")
+    };
+
+    // Act and assert: create, edit, retract through the API; each reaches
+    // alice, and Fedify accepts its signature.
+    let created = api::call(&app, &token, Method::POST, "/api/articles", Some(&article)).await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    let create = peer.await_received("Create from the API", |a| is_about(a, "Create")).await;
+    let note = &create["object"];
+    assert!(serde_json::to_string(note).unwrap().contains("Publié par l’API"), "{note:#}");
+    let attachment = note["attachment"].as_array().cloned().unwrap_or_default();
+    let attached = attachment.iter().find(|a| a["type"] == "Image").unwrap_or_else(|| panic!("{note:#}"));
+    assert_eq!(attached["url"], image.body["url"], "{note:#}");
+    assert_eq!(attached["name"], "Une carte de test");
+
+    let edited =
+        api::call(&app, &token, Method::PATCH, path, Some(&json!({"title": "Publié par l’API, corrigé"}))).await;
+    assert_eq!(edited.status, 200, "{:#}", edited.body);
+    let update = peer.await_received("Update from the API", |a| is_about(a, "Update")).await;
+    assert!(serde_json::to_string(&update["object"]).unwrap().contains("corrigé"), "{update:#}");
+
+    let retracted = api::call(&app, &token, Method::DELETE, path, None).await;
+    assert_eq!(retracted.status, 200, "{:#}", retracted.body);
+    let delete = peer
+        .await_received("Delete from the API", |a| {
+            a["type"] == "Delete" && serde_json::to_string(&a["object"]).unwrap_or_default().contains("5b0c8a3e")
+        })
+        .await;
+    assert!(serde_json::to_string(&delete).unwrap().contains("Tombstone"), "{delete:#}");
     assert_eq!(peer.list("rejected").await, Vec::<Value>::new());
 }
 

@@ -16,7 +16,8 @@ use std::time::Duration;
 use activitypub_federation::fetch::webfinger::webfinger_resolve_actor;
 use activitypub_federation::kinds::public;
 use activitypub_federation::traits::{Actor, Object};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 use url::Url;
 
 use self::activities::accept::Accept;
@@ -32,6 +33,7 @@ use self::activities::Inbound;
 use self::instance::{Peer, PATIENCE};
 use self::note::Note;
 use self::person::DbUser;
+use crate::api;
 use crate::common::{spawn_reachable_app_at, TestApp};
 
 const ARTICLE_ID: &str = "urn:uuid:5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5b";
@@ -138,6 +140,45 @@ async fn an_activitypub_federation_peer_follows_verifies_and_interacts() {
     await_followers(&app, 0).await;
 
     // Everything herald sent passed the crate's verification and parsing.
+    assert_eq!(peer.rejected(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_activitypub_federation_peer_gets_create_update_delete_for_api_changes() {
+    // Arrange: bob follows; the CMS has a token.
+    let app = spawn_reachable_app_at("localhost").await;
+    let host = format!("localhost:{}", app.address.rsplit(':').next().unwrap());
+    let peer = Peer::start().await;
+    let bob = peer.bob().ap_id.clone();
+    let news: DbUser = webfinger_resolve_actor(&format!("news@{host}"), &peer.data()).await.unwrap();
+    peer.send(Follow::new(bob, news.ap_id.clone(), peer.new_id("follows")), &news).await;
+    peer.await_received("an Accept", |a| accepted(a).cloned()).await;
+    await_followers(&app, 1).await;
+    let token = api::token(&app, "cms", false).await;
+    let path = "/api/articles/5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5d";
+    let article = json!({
+        "id": "urn:uuid:5d0c6f3e-2a41-4b8e-9f67-8c1d2e3f4a5d", "slug": "apf-api",
+        "title": "Brève du CMS", "summary": "Publiée par l’API pendant le test activitypub_federation.",
+        "published": "2024-08-12T08:00:00Z", "body": "Le texte.\n"
+    });
+
+    // Act and assert: create, edit and retract through the API; bob's
+    // crate verifies and parses each.
+    let created_reply = api::call(&app, &token, Method::POST, "/api/articles", Some(&article)).await;
+    assert_eq!(created_reply.status, 201, "{:#}", created_reply.body);
+    let create = peer.await_received("a Create", |a| created(a).cloned()).await;
+    assert!(create.object.content.contains("Brève du CMS"), "{:#?}", create.object);
+    let note = create.object.id;
+
+    let patch = json!({"title": "Brève du CMS, corrigée"});
+    assert_eq!(api::call(&app, &token, Method::PATCH, path, Some(&patch)).await.status, 200);
+    let update = peer.await_received("an Update", |a| updated(a).cloned()).await;
+    assert_eq!(update.object.id, note);
+    assert!(update.object.content.contains("corrigée"), "{update:#?}");
+
+    assert_eq!(api::call(&app, &token, Method::DELETE, path, None).await.status, 200);
+    let delete = peer.await_received("a Delete", |a| deleted(a).cloned()).await;
+    assert_eq!(delete.object.id(), &note);
     assert_eq!(peer.rejected(), Vec::<String>::new());
 }
 

@@ -144,6 +144,22 @@ ensure_jing() {
         "root or passwordless sudo). Install it with: apt-get install jing"
 }
 
+# --- curl (the README's API examples are run as written) ----------------------
+ensure_curl() {
+    if [ -n "${HERALD_CURL:-}" ] && [ -x "$HERALD_CURL" ]; then
+        return 0
+    fi
+    if command -v curl >/dev/null 2>&1; then
+        return 0
+    fi
+    log "curl not found; trying to install it with apt-get"
+    if apt_install curl && command -v curl >/dev/null 2>&1; then
+        return 0
+    fi
+    missing "curl is not on PATH and could not be installed with apt-get (that needs" \
+        "root or passwordless sudo). Install it with: apt-get install curl"
+}
+
 # --- Python + feedparser ------------------------------------------------------
 venv_dir="${CARGO_TARGET_DIR:-$repo_root/target}/test-venv"
 python_bin=""
@@ -419,6 +435,7 @@ main() {
     trap 'exit 143' TERM
 
     ensure_jing
+    ensure_curl
     ensure_python
     ensure_interop_peer
     ensure_nginx

@@ -18,7 +18,7 @@ use crate::config::{Account, Channel};
 use crate::content::{self, Loaded, MediaFile};
 use crate::error::{ContentError, StoreError};
 use crate::federation::outbox;
-use crate::store::{Conflict, Store, Submission, SyncReport, TrackedFile};
+use crate::store::{Conflict, MediaSource, Store, Submission, SyncReport, TrackedFile};
 
 /// Everything a publish did and refused.
 #[derive(Debug, Default)]
@@ -272,8 +272,17 @@ async fn store_media(
                 continue;
             }
         };
-        if retry_busy(|| store.put_media(&new, now)).await?.changed {
-            written.push(file.path.to_string());
+        match retry_busy(|| store.put_media(&new, MediaSource::File, now)).await? {
+            Ok(put) if put.changed => written.push(file.path.to_string()),
+            Ok(_) => {}
+            Err(uploaded) => errors.push(ContentError::Media {
+                path: file.file.clone(),
+                message: format!(
+                    "/media/{} holds another file, uploaded through the API ({}, {} bytes); \
+                     herald does not replace an upload: rename this file",
+                    uploaded.path, uploaded.content_type, uploaded.size
+                ),
+            }),
         }
     }
     Ok(written)

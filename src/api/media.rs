@@ -23,7 +23,7 @@ use super::token::Caller;
 use super::wire::MediaDocument;
 use crate::content::fields;
 use crate::media::{self, MediaPath, NewMedia};
-use crate::store::Conflict;
+use crate::store::{Conflict, MediaSource};
 
 /// The query of `POST /api/media`.
 #[derive(Debug, serde::Deserialize)]
@@ -64,7 +64,7 @@ pub async fn upload(
         None => named_by_content(&headers, body)?,
     };
     let channel = &app.settings.channel;
-    let written = app.store.add_media(&media, Utc::now()).await?.map_err(|stored| {
+    let written = app.store.put_media(&media, MediaSource::Api, Utc::now()).await?.map_err(|stored| {
         Problem::conflict(Conflict {
             source: None,
             field: "path",

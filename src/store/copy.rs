@@ -251,6 +251,7 @@ pub const TABLES: &[TableSpec] = &[
             ("created_at", At),
             ("updated_at", At),
             ("bytes", Bytes),
+            ("source", Text),
         ],
         key: "path",
         identity: None,

@@ -63,6 +63,25 @@ pub struct Media {
     pub bytes: Bytes,
 }
 
+/// Who stores a media file; see [`Store::put_media`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A file of the content directory, by `herald publish`.
+    File,
+    /// An upload to `POST /api/media`.
+    Api,
+}
+
+impl MediaSource {
+    /// As stored in `media.source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaSource::File => "file",
+            MediaSource::Api => "api",
+        }
+    }
+}
+
 /// What [`Store::put_media`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaWrite {
@@ -86,6 +105,13 @@ struct DbMediaRow {
     height: Option<i64>,
     created_at: Time,
     updated_at: Time,
+}
+
+#[derive(sqlx::FromRow)]
+struct DbMediaSourced {
+    #[sqlx(flatten)]
+    row: DbMediaRow,
+    source: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -113,54 +139,40 @@ impl DbMediaRow {
 }
 
 impl Store {
-    /// Stores `media` at its path, replacing what was there, in one
-    /// transaction. The bytes are written only when they (or the type)
-    /// differ from the stored ones: then `updated_at` moves to `now`
-    /// (`created_at` too for a new path); otherwise nothing is written and
-    /// the stored row comes back with `changed: false`.
+    /// Stores `media` at its path from `source`, in one transaction.
+    ///
+    /// The same bytes (and type) as stored are `Ok` with `changed: false`
+    /// and nothing written, whoever stored them: a retried upload or an
+    /// unchanged file is harmless. Other bytes replace the stored ones only
+    /// when a publish (`MediaSource::File`) replaces a file it published
+    /// itself: then `updated_at` moves to `now`. An upload never replaces
+    /// anything and a publish never replaces an upload: `Err` with the
+    /// stored file, and nothing written. A new path is stored with
+    /// `created_at` and `updated_at` at `now`.
     ///
     /// Files are never deleted by herald, so an article or a feed entry
     /// already out there keeps its image.
-    #[tracing::instrument(skip_all, fields(path = %media.path, size = media.info.size), err)]
-    pub async fn put_media(&self, media: &NewMedia, now: DateTime<Utc>) -> Result<MediaWrite, StoreError> {
-        // Replacing never refuses, so the `Err` arm is never taken.
-        let written = self.write_media(media, now, true).await?;
-        Ok(written.unwrap_or_else(|row| MediaWrite { row, changed: false }))
-    }
-
-    /// Stores `media` at its path unless other bytes are stored there: an
-    /// upload never replaces a file (`Err` with the stored one). The same
-    /// bytes again are `Ok` with `changed: false`, so a retried upload is
-    /// harmless.
-    #[tracing::instrument(skip_all, fields(path = %media.path, size = media.info.size), err)]
-    pub async fn add_media(
+    #[tracing::instrument(skip_all, fields(path = %media.path, size = media.info.size, ?source), err)]
+    pub async fn put_media(
         &self,
         media: &NewMedia,
+        source: MediaSource,
         now: DateTime<Utc>,
-    ) -> Result<Result<MediaWrite, MediaRow>, StoreError> {
-        self.write_media(media, now, false).await
-    }
-
-    async fn write_media(
-        &self,
-        media: &NewMedia,
-        now: DateTime<Utc>,
-        replace: bool,
     ) -> Result<Result<MediaWrite, MediaRow>, StoreError> {
         let now = Time(now.trunc_subsecs(6));
         let info = &media.info;
-        let select = format!("SELECT {ROW_COLUMNS} FROM media WHERE path = $1");
+        let select = format!("SELECT {ROW_COLUMNS}, source FROM media WHERE path = $1");
         let mut tx = self.begin().await?;
         super::articles::take_write_lock(&mut tx).await?;
-        let stored: Option<DbMediaRow> = on_tx!(&mut tx, conn => {
+        let stored: Option<DbMediaSourced> = on_tx!(&mut tx, conn => {
             sqlx::query_as(&select).bind(media.path.as_str()).fetch_optional(&mut *conn).await?
         });
-        if let Some(stored) = stored {
+        if let Some(DbMediaSourced { row: stored, source: stored_source }) = stored {
             if stored.sha256 == info.sha256 && stored.content_type == info.content_type {
                 tx.rollback().await?;
                 return Ok(Ok(MediaWrite { row: stored.decode()?, changed: false }));
             }
-            if !replace {
+            if source != MediaSource::File || stored_source != MediaSource::File.as_str() {
                 tx.rollback().await?;
                 return Ok(Err(stored.decode()?));
             }
@@ -168,8 +180,9 @@ impl Store {
         let size = i64::try_from(info.size).unwrap_or(i64::MAX);
         on_tx!(&mut tx, conn => {
             sqlx::query(
-                "INSERT INTO media (path, content_type, sha256, size, width, height, created_at, updated_at, bytes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
+                "INSERT INTO media \
+                 (path, content_type, sha256, size, width, height, created_at, updated_at, bytes, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) \
                  ON CONFLICT (path) DO UPDATE SET content_type = excluded.content_type, sha256 = excluded.sha256, \
                  size = excluded.size, width = excluded.width, height = excluded.height, \
                  updated_at = excluded.updated_at, bytes = excluded.bytes",
@@ -182,14 +195,15 @@ impl Store {
             .bind(info.height.map(i64::from))
             .bind(now)
             .bind(media.bytes.as_ref())
+            .bind(source.as_str())
             .execute(&mut *conn)
             .await?;
         });
-        let row: DbMediaRow = on_tx!(&mut tx, conn => {
+        let written: DbMediaSourced = on_tx!(&mut tx, conn => {
             sqlx::query_as(&select).bind(media.path.as_str()).fetch_one(&mut *conn).await?
         });
         tx.commit().await?;
-        Ok(Ok(MediaWrite { row: row.decode()?, changed: true }))
+        Ok(Ok(MediaWrite { row: written.row.decode()?, changed: true }))
     }
 
     /// The media file at `path`, bytes included; `None` when there is none.

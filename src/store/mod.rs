@@ -45,7 +45,7 @@ pub use deliveries::{
 };
 pub use events::{Event, Events};
 pub use federation::{InteractionKind, InteractionTotals, RemoteActorRow};
-pub use media::{Media, MediaRow, MediaWrite};
+pub use media::{Media, MediaRow, MediaSource, MediaWrite};
 pub use ops::NotReady;
 pub use websub::{Distribution, Subscription};
 

@@ -615,3 +615,120 @@ async fn an_api_article_names_an_uploaded_image_by_its_path() {
     assert!(refused.body["errors"][0]["detail"].as_str().unwrap().contains("POST /api/media"), "{:#}", refused.body);
     assert_eq!(call(&app, &token, Method::GET, &path_of(31), None).await.status, 404);
 }
+
+#[tokio::test]
+async fn a_publish_does_not_replace_an_uploaded_file() {
+    // Arrange: the CMS uploaded img/carte.png; the content directory has
+    // another file at the same path.
+    let app = spawn_app().await;
+    let token = token(&app, "cms", false).await;
+    let mut uploaded = png();
+    uploaded.extend_from_slice(b"uploaded through the API");
+    assert_eq!(upload(&app, &token, "?path=img/carte.png", "image/png", uploaded.clone()).await.status, 201);
+    std::fs::create_dir_all(app.content_dir.join("img")).unwrap();
+    std::fs::write(app.content_dir.join("img/carte.png"), png()).unwrap();
+
+    // Act
+    let output = app.herald(&["publish"]).await;
+
+    // Assert: the file is an error naming it; the upload is still served.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("img/carte.png: /media/img/carte.png holds another file, uploaded through the API"),
+        "{output:?}"
+    );
+    let served = app.client.get(format!("{}/media/img/carte.png", app.address)).send().await.unwrap();
+    assert_eq!(served.bytes().await.unwrap().as_ref(), uploaded.as_slice());
+}
+
+/// The shell commands of the README's API examples, one script per
+/// commented group, in order: (comment, script).
+fn readme_examples() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("**Examples**").expect("the README's API examples");
+    let block = readme[start..].split("```sh\n").nth(1).unwrap().split("\n```").next().unwrap();
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        match (line.strip_prefix("# "), groups.last_mut()) {
+            (Some(comment), _) => groups.push((comment.to_owned(), String::new())),
+            (None, Some((_, script))) => {
+                script.push_str(line);
+                script.push('\n');
+            }
+            (None, None) => panic!("the examples start with a comment: {line}"),
+        }
+    }
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_curl_examples_publish_edit_and_retract() {
+    // Arrange
+    let Some(curl) = crate::common::tool("HERALD_CURL", "curl") else { return };
+    let app = spawn_app().await;
+    let token = token(&app, "cms", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("niamey.jpg"), png()).unwrap();
+    let path = format!("{}:{}", curl.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let mut id = String::new();
+    let examples = readme_examples();
+    let run = |script: &str, id: &str| {
+        let output = std::process::Command::new("bash")
+            .args(["-e", "-c", script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("TOKEN", &token)
+            .env("API", format!("{}/api", app.address))
+            .env("ID", id)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{script}\n{output:?}");
+        // Each command answers one JSON document; none is a problem.
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let answers: Vec<Value> =
+            serde_json::Deserializer::from_str(&stdout).into_iter().collect::<Result<_, _>>().unwrap();
+        for answer in &answers {
+            assert!(answer.get("status").is_none(), "{script}\n{answer:#}");
+        }
+        answers
+    };
+
+    // Act and assert: each example, as written, does what its comment says.
+    let kinds: Vec<&str> = examples.iter().map(|(comment, _)| comment.split([' ', ':']).next().unwrap()).collect();
+    assert_eq!(kinds, ["Create", "Edit", "Replace", "Retract", "List", "Upload"]);
+    for (comment, script) in &examples {
+        let answers = tokio::task::block_in_place(|| run(script, &id));
+        let last = answers.last().unwrap_or_else(|| panic!("{comment}: no answer"));
+        match comment.split([' ', ':']).next().unwrap() {
+            "Create" => {
+                id = last["article"]["id"].as_str().unwrap().to_owned();
+                app.await_body("/feed.atom", |atom| atom.contains("les élections reportées")).await;
+            }
+            "Edit" => assert_eq!(last["article"]["title"], "Niger : les élections reportées à 2025"),
+            "Replace" => {
+                // The next example sends article.json: write it as the comment says.
+                assert_eq!(last["revision"], 3, "{last:#}");
+                assert_eq!(last["article"]["summary"], "La junte repousse encore le scrutin.");
+            }
+            "Retract" => {
+                assert_eq!(last["article"]["state"], "retracted");
+                app.await_body("/feed.atom", |atom| !atom.contains("les élections reportées")).await;
+            }
+            "List" => assert!(last["items"].is_array(), "{last:#}"),
+            "Upload" => {
+                assert_eq!(answers[0]["path"], "img/niamey.jpg");
+                assert_eq!(last["article"]["image"]["url"], answers[0]["url"]);
+                app.await_body("/feed.rss", |rss| rss.contains("Niamey en images")).await;
+            }
+            other => panic!("an example the test does not know: {other}"),
+        }
+        if comment.starts_with("Edit") {
+            // What "Replace it whole" sends: the article as GET answers it, changed.
+            let current = call(&app, &token, Method::GET, &format!("/api/articles/{id}"), None).await;
+            let mut article = current.body["article"].clone();
+            article["summary"] = json!("La junte repousse encore le scrutin.");
+            std::fs::write(dir.path().join("article.json"), article.to_string()).unwrap();
+        }
+    }
+}

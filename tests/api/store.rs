@@ -34,6 +34,7 @@ use herald::error::StoreError;
 use herald::federation::blocks::Domain;
 use herald::federation::keys::StoredKey;
 use herald::media::{MediaPath, NewMedia};
+use herald::store::MediaSource;
 use herald::store::{
     Backend, Change, Chore, CopyProgress, CopyRefused, DeliveryState, Distribution, Event, Events, HostHealth,
     InteractionKind, InteractionTotals, Invalidation, JobKind, Outcome, Outgoing, RemoteActorRow, Store, Submission,
@@ -1774,7 +1775,7 @@ both_backends! {
         assert_eq!(store.media_row(&path).await.unwrap(), None);
         let first = png(b"");
 
-        let written = store.put_media(&first, t0()).await.unwrap();
+        let written = store.put_media(&first, MediaSource::File, t0()).await.unwrap().unwrap();
 
         assert!(written.changed);
         let row = written.row;
@@ -1788,12 +1789,12 @@ both_backends! {
         assert_eq!(media.row, row);
         assert_eq!(store.media_row(&path).await.unwrap(), Some(row.clone()));
 
-        let again = store.put_media(&first, t0() + secs(60)).await.unwrap();
+        let again = store.put_media(&first, MediaSource::File, t0() + secs(60)).await.unwrap().unwrap();
         assert!(!again.changed);
         assert_eq!(again.row, row);
 
         let second = png(b"more");
-        let replaced = store.put_media(&second, t0() + secs(120)).await.unwrap();
+        let replaced = store.put_media(&second, MediaSource::File, t0() + secs(120)).await.unwrap().unwrap();
         assert!(replaced.changed);
         assert_eq!((replaced.row.created_at, replaced.row.updated_at), (t0(), t0() + secs(120)));
         assert_eq!(store.media(&path).await.unwrap().unwrap().bytes, second.bytes);
@@ -1802,10 +1803,33 @@ both_backends! {
         assert_eq!(hashes.len(), 1);
     }
 
+    /// An upload never replaces a file, and a publish never replaces an
+    /// upload; the same bytes again are fine from either.
+    async fn uploads_and_files_never_replace_each_other(store: Store) {
+        let first = png(b"");
+        let second = png(b"more");
+        let uploaded = store.put_media(&first, MediaSource::Api, t0()).await.unwrap().unwrap();
+        assert!(uploaded.changed);
+
+        let by_publish = store.put_media(&second, MediaSource::File, t0() + secs(60)).await.unwrap();
+        let by_upload = store.put_media(&second, MediaSource::Api, t0() + secs(60)).await.unwrap();
+        let same = store.put_media(&first, MediaSource::File, t0() + secs(60)).await.unwrap().unwrap();
+
+        assert_eq!(by_publish, Err(uploaded.row.clone()));
+        assert_eq!(by_upload, Err(uploaded.row.clone()));
+        assert!(!same.changed);
+        assert_eq!(store.media(&first.path).await.unwrap().unwrap().bytes, first.bytes);
+        // A published file is not replaced by an upload either.
+        let pdf = NewMedia::parse(MediaPath::parse("doc/a.pdf").unwrap(), b"%PDF-1.4 a".to_vec()).unwrap();
+        let other = NewMedia::parse(MediaPath::parse("doc/a.pdf").unwrap(), b"%PDF-1.4 b".to_vec()).unwrap();
+        let published = store.put_media(&pdf, MediaSource::File, t0()).await.unwrap().unwrap();
+        assert_eq!(store.put_media(&other, MediaSource::Api, t0()).await.unwrap(), Err(published.row));
+    }
+
     /// Files that are not images are stored without dimensions.
     async fn media_files_other_than_images_have_no_dimensions(store: Store) {
         let pdf = NewMedia::parse(MediaPath::parse("doc/rapport.pdf").unwrap(), b"%PDF-1.4 tiny".to_vec()).unwrap();
-        let row = store.put_media(&pdf, t0()).await.unwrap().row;
+        let row = store.put_media(&pdf, MediaSource::File, t0()).await.unwrap().unwrap().row;
         assert_eq!((row.content_type.as_str(), row.width, row.height), ("application/pdf", None, None));
         assert_eq!(store.media(&pdf.path).await.unwrap().unwrap().bytes.as_ref(), b"%PDF-1.4 tiny");
     }
@@ -1900,7 +1924,7 @@ async fn populate(store: &Store) -> Populated {
     store.save_api_article(&a4, Some("The body."), "cms", true, &activities, now).await.unwrap().unwrap();
     store.reserve_idempotency_key(token, "key-1", "hash-1", now, now - secs(86_400)).await.unwrap();
     store.finish_idempotency_key(token, "key-1", 201, "location: /api/articles/x\n", "{}").await.unwrap();
-    store.put_media(&png(b""), now).await.unwrap();
+    store.put_media(&png(b""), MediaSource::Api, now).await.unwrap().unwrap();
     let mut last_job = 0;
     for inbox in POPULATED_INBOXES {
         last_job = store.inbox_jobs(inbox, 100).await.unwrap().into_iter().map(|j| j.id).fold(last_job, i64::max);

@@ -128,36 +128,23 @@ apt_install() {
     return "$status"
 }
 
-# --- jing ---------------------------------------------------------------------
-ensure_jing() {
-    if [ -n "${HERALD_JING:-}" ] && [ -x "$HERALD_JING" ]; then
+# --- jing and curl --------------------------------------------------------------
+# ensure_command NAME ENV_VAR: NAME is on PATH (or ENV_VAR names it), or is
+# installed with apt-get (the Debian package has the same name).
+ensure_command() {
+    local name="$1" env_var="$2"
+    if [ -n "${!env_var:-}" ] && [ -x "${!env_var}" ]; then
         return 0
     fi
-    if command -v jing >/dev/null 2>&1; then
+    if command -v "$name" >/dev/null 2>&1; then
         return 0
     fi
-    log "jing not found; trying to install it with apt-get"
-    if apt_install jing && command -v jing >/dev/null 2>&1; then
+    log "$name not found; trying to install it with apt-get"
+    if apt_install "$name" && command -v "$name" >/dev/null 2>&1; then
         return 0
     fi
-    missing "jing is not on PATH and could not be installed with apt-get (that needs" \
-        "root or passwordless sudo). Install it with: apt-get install jing"
-}
-
-# --- curl (the README's API examples are run as written) ----------------------
-ensure_curl() {
-    if [ -n "${HERALD_CURL:-}" ] && [ -x "$HERALD_CURL" ]; then
-        return 0
-    fi
-    if command -v curl >/dev/null 2>&1; then
-        return 0
-    fi
-    log "curl not found; trying to install it with apt-get"
-    if apt_install curl && command -v curl >/dev/null 2>&1; then
-        return 0
-    fi
-    missing "curl is not on PATH and could not be installed with apt-get (that needs" \
-        "root or passwordless sudo). Install it with: apt-get install curl"
+    missing "$name is not on PATH and could not be installed with apt-get (that needs" \
+        "root or passwordless sudo). Install it with: apt-get install $name"
 }
 
 # --- Python + feedparser ------------------------------------------------------
@@ -434,8 +421,9 @@ main() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    ensure_jing
-    ensure_curl
+    ensure_command jing HERALD_JING
+    # The README's API examples are run as written.
+    ensure_command curl HERALD_CURL
     ensure_python
     ensure_interop_peer
     ensure_nginx

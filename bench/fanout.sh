@@ -46,6 +46,12 @@
 #                      articles, each by `herald publish` (a third process):
 #                      median time until the other instance (B) serves it in
 #                      /feed.atom / 1 s                      (goal < 1.00)
+#      scheduled release
+#                      [schedule-pg] two instances on PostgreSQL, 20
+#                      followers, 10 articles held by one `herald publish`
+#                      and due one a second: max lateness after its time
+#                      until both feeds show it and every follower has its
+#                      Create / 1 s; none early, missing or twice (goal < 1.00)
 #      copy            [copy] `herald copy` of a SQLite database with 10,000
 #                      articles and 10,000 followers to PostgreSQL, and back
 #                      to a fresh SQLite file: the slower copy / 60 s (the

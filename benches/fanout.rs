@@ -37,6 +37,13 @@
 //!   starting `herald publish` until instance B (not the base URL's) serves
 //!   it, against 1 s (goal < 1); also its max, instance A's median, and how
 //!   long `herald publish` itself ran.
+//! - **scheduled release** `[schedule-pg]`: two instances on PostgreSQL,
+//!   20 followers on loopback; 10 articles published at once by `herald
+//!   publish` with `published` 5, 6, … 14 s ahead (held). For each, how
+//!   late after its time (wall clock) both instances' `/feed.atom` show it
+//!   and every follower has its Create; and whether each follower got
+//!   exactly one Create per article. The max lateness against 1 s (goal
+//!   < 1).
 //! - **copy** `[copy]`: a SQLite database with 10,000 articles (10,000
 //!   generated files, one `herald publish`) and 10,000 followers
 //!   (`Store::import_followers`); the time of `herald copy --to` a fresh
@@ -75,6 +82,7 @@ use axum::extract::{ConnectInfo, Path as UrlPath};
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
 use axum::Router;
+use chrono::SubsecRound as _;
 use herald::config::Settings;
 use herald::federation::keys;
 use herald::store::{HostHealth, RemoteActorRow, Store};
@@ -95,13 +103,20 @@ const PUBLISHES: usize = 20;
 const OTHER_INSTANCE_GOAL: Duration = Duration::from_secs(1);
 /// How often that scenario asks each instance for its feed.
 const FEED_POLL: Duration = Duration::from_millis(5);
+/// Scheduled articles in the schedule scenario, one a second.
+const SCHEDULED: usize = 10;
+/// Followers (distinct inboxes) in the schedule scenario.
+const SCHEDULE_FOLLOWERS: usize = 20;
+/// How late a scheduled article may go out (the issue: within a second).
+const SCHEDULE_GOAL: Duration = Duration::from_secs(1);
 /// Articles and followers in the copy scenario's database.
 const COPY_ROWS: usize = 10_000;
 /// The copy scenario's bound: the issue sets no goal, only "report the time".
 const COPY_BOUND: Duration = Duration::from_secs(60);
 
 /// The scenarios, by their `FANOUT_ONLY` names, in the order they run.
-const SCENARIOS: &[&str] = &["cpu", "latency", "cpu-pg-x1", "cpu-pg-x2", "latency-pg-x2", "publish-pg", "copy"];
+const SCENARIOS: &[&str] =
+    &["cpu", "latency", "cpu-pg-x1", "cpu-pg-x2", "latency-pg-x2", "publish-pg", "schedule-pg", "copy"];
 
 /// The scenarios to run: those `FANOUT_ONLY` names, or all of them.
 fn selected() -> Vec<&'static str> {
@@ -1121,6 +1136,139 @@ async fn publish_to_other_instance(admin: &str) {
     herald.close().await;
 }
 
+/// Creates received by the schedule scenario's sink: (object id, inbox) →
+/// arrival times.
+type Arrivals = Arc<Mutex<HashMap<(String, usize), Vec<chrono::DateTime<chrono::Utc>>>>>;
+
+/// Two instances on PostgreSQL and 20 followers: articles scheduled a few
+/// seconds ahead go out by themselves; how late, and how many times.
+async fn schedule_scenario(admin: &str) {
+    let label = "scheduled release";
+    let mut servers = Servers::default();
+    let arrivals: Arrivals = Arc::default();
+    let sink = arrivals.clone();
+    let router = Router::new().route(
+        "/inbox/{n}",
+        post(move |UrlPath(n): UrlPath<usize>, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let now = chrono::Utc::now();
+                let activity: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if activity["type"] == "Create" {
+                    let object = activity["object"]["id"].as_str().unwrap_or_default().to_owned();
+                    if let Ok(mut arrivals) = sink.lock() {
+                        arrivals.entry((object, n)).or_default().push(now);
+                    }
+                }
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind the sink");
+    let port = listener.local_addr().expect("sink address").port();
+    servers.0.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let followers: Vec<RemoteActorRow> =
+        (0..SCHEDULE_FOLLOWERS).map(|n| follower(Ipv4Addr::LOCALHOST, port, n)).collect();
+    let herald = Herald::start_on(Database::Postgres(admin), 2, &followers, "").await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client");
+
+    // Every article held at once, each due one second after the previous.
+    let first_at = chrono::Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(5);
+    let due: Vec<(String, chrono::DateTime<chrono::Utc>)> = (0..SCHEDULED)
+        .map(|n| (format!("urn:uuid:00000000-0000-4000-9000-{n:012}"), first_at + chrono::Duration::seconds(n as i64)))
+        .collect();
+    for (n, (id, at)) in due.iter().enumerate() {
+        let published = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        herald.write_article(
+            &format!("scheduled-{n}.md"),
+            &article_file(id, &format!("scheduled-{n}"), &format!("Scheduled {n}"), &published, "", "Body."),
+        );
+    }
+    if let Err(error) = herald_cli(herald.dir.path(), &herald.config, &["publish"], Duration::from_secs(30)).await {
+        panic!("{error}");
+    }
+    let published_by = chrono::Utc::now();
+    if published_by >= first_at {
+        println!("{label}: `herald publish` ended after the first article's time; its lateness is not herald's");
+    }
+
+    // Watch both feeds for every article, then let the deliveries settle.
+    let cap = Instant::now() + Duration::from_secs(5 + SCHEDULED as u64 + 15);
+    let clock = (Instant::now(), chrono::Utc::now());
+    let wall =
+        |at: Instant| clock.1 + chrono::Duration::from_std(at.saturating_duration_since(clock.0)).unwrap_or_default();
+    let mut watchers = Vec::new();
+    for (id, _) in &due {
+        for instance in &herald.instances {
+            watchers.push(tokio::spawn(feed_shows(client.clone(), instance.port, id.clone(), cap)));
+        }
+    }
+    let mut shown = Vec::new();
+    for watcher in watchers {
+        shown.push(watcher.await.expect("join a feed watcher").map(wall));
+    }
+    let last_due = due.last().map(|(_, at)| *at).unwrap_or(first_at);
+    let complete =
+        |arrivals: &Arrivals| arrivals.lock().map(|a| a.len()).unwrap_or(0) >= SCHEDULED * SCHEDULE_FOLLOWERS;
+    until(cap, || complete(&arrivals)).await;
+    // A second Create would come now, if one were queued twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let arrivals = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut lateness = Vec::new();
+    let (mut missing, mut repeated) = (0, 0);
+    for (i, (id, at)) in due.iter().enumerate() {
+        let note = format!("/notes/{}", id.trim_start_matches("urn:uuid:"));
+        let mut latest =
+            shown[i * 2..i * 2 + 2].iter().map(|s| s.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)).max();
+        for n in 0..SCHEDULE_FOLLOWERS {
+            let got: Vec<_> = arrivals
+                .iter()
+                .filter(|((object, inbox), _)| *inbox == n && object.ends_with(&note))
+                .flat_map(|(_, t)| t)
+                .collect();
+            match got.len() {
+                0 => missing += 1,
+                1 => {}
+                _ => repeated += 1,
+            }
+            latest = latest.max(got.iter().min().map(|t| **t).or(Some(chrono::DateTime::<chrono::Utc>::MAX_UTC)));
+        }
+        let late = latest.map(|l| (l - *at).to_std().unwrap_or_default()).unwrap_or(Duration::MAX);
+        lateness.push(late);
+    }
+    let early = shown.iter().enumerate().filter(|(i, s)| s.is_some_and(|s| s < due[i / 2].1)).count();
+    let (median, max) = median_max(&lateness);
+    let never = |d: Duration| if d >= Duration::from_secs(3600) { "never".to_owned() } else { format!("{:.0}", ms(d)) };
+    println!(
+        "{label}: lateness per article after its `published` time until both feeds showed it and all {} followers \
+         had its Create (ms): {:?}",
+        SCHEDULE_FOLLOWERS,
+        lateness.iter().map(|d| never(*d)).collect::<Vec<_>>()
+    );
+    let ratio = if early + missing + repeated > 0 {
+        f64::INFINITY
+    } else {
+        secs(max.min(Duration::from_secs(3600))) / secs(SCHEDULE_GOAL)
+    };
+    println!(
+        "{label}: 2 instances on PostgreSQL, {SCHEDULED} articles held by one `herald publish` and due one a second \
+         (last at {}), {SCHEDULE_FOLLOWERS} followers: out {} ms after their time (median, max {}); {} feed(s) showed \
+         an article early, {missing} Create(s) missing, {repeated} follower(s) got an article twice; ratio {ratio:.2} \
+         (goal < 1.00: max < 1 s, none early, missing or twice)",
+        last_due.format("%H:%M:%S"),
+        never(median),
+        never(max),
+        early,
+    );
+    if herald.log_lines() > 0 {
+        println!("{label}: herald logged {} lines; last:\n{}", herald.log_lines(), herald.log_tail(3));
+    }
+    herald.close().await;
+}
+
 /// A SQLite database with 10,000 articles and 10,000 followers, copied to
 /// PostgreSQL and back by `herald copy`.
 async fn copy_scenario(admin: &str) {
@@ -1436,6 +1584,8 @@ async fn main() {
             ("latency-pg-x2", None) => skipped("latency postgres x2"),
             ("publish-pg", Some(url)) => publish_to_other_instance(url).await,
             ("publish-pg", None) => skipped("publish to other instance"),
+            ("schedule-pg", Some(url)) => schedule_scenario(url).await,
+            ("schedule-pg", None) => skipped("scheduled release"),
             ("copy", Some(url)) => copy_scenario(url).await,
             ("copy", None) => skipped("copy"),
             (other, _) => unreachable!("scenario {other} is listed in SCENARIOS but not run"),

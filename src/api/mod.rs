@@ -18,8 +18,9 @@ pub mod token;
 mod wire;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 
@@ -52,6 +53,14 @@ pub fn router() -> Router<AppState> {
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
         .fallback(|| async { Problem::not_found("no such API endpoint; see /api/openapi.json") })
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// API answers depend on the token and change with every write: no cache
+/// (a reverse proxy's included) may keep them.
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn openapi() -> impl IntoResponse {

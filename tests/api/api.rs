@@ -96,6 +96,7 @@ async fn an_article_created_through_the_api_is_published_everywhere() {
     // Assert
     assert_eq!(created.status, 201, "{:#}", created.body);
     assert_eq!(header(&created.headers, "location"), path_of(1));
+    assert_eq!(header(&created.headers, "cache-control"), "no-store");
     assert_eq!(created.body["source"], "api");
     assert_eq!(created.body["revision"], 1);
     assert_eq!(created.body["article"]["tags"], json!(["api", "sahel"]));

@@ -70,6 +70,26 @@ async fn the_deploy_nginx_conf_fronts_two_instances() {
     assert!(status == 202 || status == 200, "the inbox refused the Follow through nginx: {status} {body}");
     await_followers(&first, 1).await;
     assert_eq!(second.store.follower_count().await.unwrap(), 1, "the instances share one database");
+
+    // The API through the proxy: a 2 MiB upload passes (nginx's default
+    // limit is 1 MiB), and nothing of the API is cached.
+    let token = crate::api::token(&first, "cms", false).await;
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(2 * 1024 * 1024, b'0');
+    let upload = client
+        .post(format!("{site}/api/media?path=docs/rapport.pdf"))
+        .bearer_auth(&token)
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201, "{:?}", upload.text().await);
+    for _ in 0..2 {
+        let listed = client.get(format!("{site}/api/articles")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(listed.status(), 200);
+        assert_eq!(header(listed.headers(), "cache-control"), "no-store");
+        assert!(!listed.headers().contains_key("x-cache-status"), "{:?}", listed.headers());
+    }
 }
 
 /// A TCP port free on 127.0.0.1 now; nginx binds it a moment later (a tiny

@@ -182,10 +182,11 @@ pub async fn publish_dir_with_progress(
     };
     let mut content_errors = loaded.errors;
     progress(Progress::Storing);
-    let media = store_media(store, &loaded.media, &mut content_errors, now).await?;
-    let sources: Vec<String> = loaded.articles.iter().map(|a| a.path.display().to_string()).collect();
-    let submissions: Vec<Submission<'_>> = loaded
-        .articles
+    let (media, refused) = store_media(store, &loaded.media, &mut content_errors, now).await?;
+    let mut articles = loaded.articles;
+    skip_articles_naming(&refused, channel, &mut articles, &mut content_errors);
+    let sources: Vec<String> = articles.iter().map(|a| a.path.display().to_string()).collect();
+    let submissions: Vec<Submission<'_>> = articles
         .iter()
         .zip(&sources)
         .map(|(sourced, source)| Submission { article: &sourced.article, source: Some(source) })
@@ -198,7 +199,7 @@ pub async fn publish_dir_with_progress(
     let mut missing = Vec::new();
     if !dir_unreadable {
         let seen_files: HashSet<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
-        let seen_ids: HashSet<&str> = loaded.articles.iter().map(|a| a.article.id.as_str()).collect();
+        let seen_ids: HashSet<&str> = articles.iter().map(|a| a.article.id.as_str()).collect();
         missing = store
             .tracked_files()
             .await?
@@ -242,16 +243,50 @@ where
     }
 }
 
+/// Leaves out of the publish the articles that name a media file that was
+/// refused (its path holds an upload), each reported: published, they
+/// would show the upload's bytes in place of their file.
+fn skip_articles_naming(
+    refused: &[&MediaFile],
+    channel: &Channel,
+    articles: &mut Vec<content::SourcedArticle>,
+    errors: &mut Vec<ContentError>,
+) {
+    if refused.is_empty() {
+        return;
+    }
+    let urls: Vec<(&crate::media::MediaPath, String)> =
+        refused.iter().map(|f| (&f.path, f.path.url(&channel.base_url, &f.info.sha256).to_string())).collect();
+    articles.retain(|sourced| {
+        let article = &sourced.article;
+        let names = |url: &String| {
+            article.image.as_ref().is_some_and(|image| image.url.as_str() == url)
+                || article.body_html.as_deref().is_some_and(|html| html.contains(url.as_str()))
+        };
+        let Some((path, _)) = urls.iter().find(|(_, url)| names(url)) else { return true };
+        errors.push(ContentError::Media {
+            path: sourced.path.clone(),
+            message: format!(
+                "names the media file {path}, which was not published (see its error); this article waits until \
+                 it can be"
+            ),
+        });
+        false
+    });
+}
+
 /// Stores the media files whose bytes are not in the database yet; returns
-/// their paths. A file that cannot be read is reported and skipped.
-async fn store_media(
+/// their paths, and the files refused because their path holds an upload.
+/// A file that cannot be read is reported and skipped.
+async fn store_media<'a>(
     store: &Store,
-    files: &[MediaFile],
+    files: &'a [MediaFile],
     errors: &mut Vec<ContentError>,
     now: DateTime<Utc>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(Vec<String>, Vec<&'a MediaFile>), StoreError> {
     let stored = store.media_hashes().await?;
     let mut written = Vec::new();
+    let mut refused = Vec::new();
     for file in files.iter().filter(|f| stored.get(f.path.as_str()) != Some(&f.info.sha256)) {
         // One file at a time: at most one file's bytes are in memory.
         let read = {
@@ -275,15 +310,18 @@ async fn store_media(
         match retry_busy(|| store.put_media(&new, MediaSource::File, now)).await? {
             Ok(put) if put.changed => written.push(file.path.to_string()),
             Ok(_) => {}
-            Err(uploaded) => errors.push(ContentError::Media {
-                path: file.file.clone(),
-                message: format!(
-                    "/media/{} holds another file, uploaded through the API ({}, {} bytes); \
-                     herald does not replace an upload: rename this file",
-                    uploaded.path, uploaded.content_type, uploaded.size
-                ),
-            }),
+            Err(uploaded) => {
+                errors.push(ContentError::Media {
+                    path: file.file.clone(),
+                    message: format!(
+                        "/media/{} holds another file, uploaded through the API ({}, {} bytes); \
+                         herald does not replace an upload: rename this file",
+                        uploaded.path, uploaded.content_type, uploaded.size
+                    ),
+                });
+                refused.push(file);
+            }
         }
     }
-    Ok(written)
+    Ok((written, refused))
 }

@@ -628,6 +628,10 @@ async fn a_publish_does_not_replace_an_uploaded_file() {
     assert_eq!(upload(&app, &token, "?path=img/carte.png", "image/png", uploaded.clone()).await.status, 201);
     std::fs::create_dir_all(app.content_dir.join("img")).unwrap();
     std::fs::write(app.content_dir.join("img/carte.png"), png()).unwrap();
+    let article = "+++\nid = \"urn:uuid:7a0e9c1d-3b2f-4e5a-8c6d-1f2e3d4c5b6a\"\nslug = \"carte-locale\"\n\
+                   title = \"Carte locale\"\nsummary = \"Elle nomme le fichier du répertoire.\"\n\
+                   published = \"2024-09-04T08:00:00Z\"\n[image]\nurl = \"img/carte.png\"\nalt = \"Une carte\"\n+++\n\nTexte.\n";
+    app.write_content("carte-locale.md", article);
 
     // Act
     let output = app.herald(&["publish"]).await;
@@ -641,6 +645,19 @@ async fn a_publish_does_not_replace_an_uploaded_file() {
     );
     let served = app.client.get(format!("{}/media/img/carte.png", app.address)).send().await.unwrap();
     assert_eq!(served.bytes().await.unwrap().as_ref(), uploaded.as_slice());
+    // The article naming that file waits: it would show the upload.
+    assert!(
+        stdout.contains("carte-locale.md: names the media file img/carte.png, which was not published"),
+        "{stdout}"
+    );
+    assert_eq!(app.client.get(format!("{}/articles/carte-locale", app.address)).send().await.unwrap().status(), 404);
+
+    // Renamed, the file and its article publish.
+    std::fs::rename(app.content_dir.join("img/carte.png"), app.content_dir.join("img/carte-locale.png")).unwrap();
+    app.write_content("carte-locale.md", &article.replace("img/carte.png", "img/carte-locale.png"));
+    let output = app.herald(&["publish"]).await;
+    assert!(output.status.success(), "{output:?}");
+    app.await_body("/articles/carte-locale", |page| page.contains("/media/img/carte-locale.png?v=")).await;
 }
 
 /// The shell commands of the README's API examples, one script per

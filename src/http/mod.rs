@@ -122,7 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/feeds.opml", get(opml))
         .route("/subscribe", get(subscribe))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(ops::track_request))
+        .layer(ops::TrackRequests)
         .with_state(state)
 }
 

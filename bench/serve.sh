@@ -39,6 +39,9 @@
 # absolute numbers.
 #
 # Options (environment variables):
+#   BENCH_HERALD=PATH    run this herald binary instead of building one (to
+#                        compare two builds on the same machine, one run
+#                        after the other).
 #   BENCH_NGINX_ONLY=1   skip building/starting herald; nginx serves two small
 #                        sample feeds written by this script (tests the nginx
 #                        half and the wrk plumbing on their own; sample cells
@@ -60,6 +63,7 @@ cd "$(dirname "$0")/.."
 repo_root="$(pwd)"
 
 nginx_only="${BENCH_NGINX_ONLY:-0}"
+herald_bin="${BENCH_HERALD:-}"
 only="${BENCH_ONLY:-}"
 duration="${BENCH_DURATION:-3s}"
 rounds="${BENCH_ROUNDS:-3}"
@@ -325,7 +329,7 @@ url = "sqlite://$tmp/herald-$instance.db"
 dir = "$content"
 TOML
     log "starting herald ($instance) on $base"
-    target/release/herald --config "$tmp/herald-$instance.toml" serve > "$tmp/herald-$instance.log" 2>&1 &
+    "$herald_bin" --config "$tmp/herald-$instance.toml" serve > "$tmp/herald-$instance.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
     server_pids[herald:$instance]="$pid"
@@ -509,9 +513,15 @@ if [ "$nginx_only" = 1 ]; then
     log "BENCH_NGINX_ONLY=1: not building or starting herald; serving sample feeds"
     write_sample_feeds
 else
-    log "cargo build --release"
-    cargo build --release
-    [ -x target/release/herald ] || die "target/release/herald was not built"
+    if [ -n "$herald_bin" ]; then
+        [ -x "$herald_bin" ] || die "BENCH_HERALD=$herald_bin is not an executable"
+        log "BENCH_HERALD: running $herald_bin"
+    else
+        log "cargo build --release"
+        cargo build --release
+        [ -x target/release/herald ] || die "target/release/herald was not built"
+        herald_bin=target/release/herald
+    fi
     servers=(herald nginx)
     if needs sample; then
         start_herald sample "$repo_root/feeds"

@@ -80,6 +80,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// All routes; those that may wait on the database or the network with
 /// tracing and a request timeout.
 pub fn router(state: AppState) -> Router {
+    let cache = state.cache.clone();
     Router::new()
         .route("/notes/{key}", get(note))
         .route("/notes/{key}/{collection}", get(note_collection))
@@ -99,15 +100,27 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", crate::api::router())
         .route("/media/{*path}", get(media::serve))
         // Routes that may reach the database or the network get request
-        // tracing and a timeout. The routes added below serve prebuilt bytes
-        // from memory: the snapshot's, or those `lazy` keeps, whose one build
-        // per publish is the only step that waits on the store and has the
-        // same timeout there (a failed build is still logged, by `AppError`).
-        // The two layers cost a cached 304 about 9% more CPU (8.4 instead of
-        // 7.6 µs per request, bench/serve.sh's us/req on an archive page),
-        // which is the margin that keeps these routes at nginx's speed.
+        // tracing and a timeout. The cached site (`cached`) does not: it
+        // serves prebuilt bytes from memory, the snapshot's, or those `lazy`
+        // keeps, whose one build per publish is the only step that waits on
+        // the store and has the same timeout there (a failed build is still
+        // logged, by `AppError`). The two layers cost a cached 304 about 9%
+        // more CPU (8.4 instead of 7.6 µs per request, bench/serve.sh's
+        // us/req on an archive page), which is the margin that keeps these
+        // routes at nginx's speed.
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .with_state(state)
+        .merge(cached().with_state(cache))
+        .layer(ops::TrackRequests)
+}
+
+/// The cached site, with the cache as its whole state: axum clones a
+/// route's state for every request (once more per layer around the
+/// route), and an `AppState` clone is a reference count per field and a
+/// `String`, where this one is a single reference count.
+fn cached() -> Router<Arc<SiteCache>> {
+    Router::new()
         .route("/articles/{slug}", get(article))
         .route("/tags/{tag}", get(tag_page))
         .route("/tags/{tag}/{file}", get(tag_feed))
@@ -122,8 +135,6 @@ pub fn router(state: AppState) -> Router {
         .route("/feeds.opml", get(opml))
         .route("/subscribe", get(subscribe))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(ops::track_request))
-        .with_state(state)
 }
 
 async fn front(State(cache): State<Arc<SiteCache>>, headers: HeaderMap) -> Response {

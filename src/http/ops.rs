@@ -2,13 +2,17 @@
 //! `/metrics` on a listener of its own (`server.metrics_bind`), so that the
 //! public site never exposes it; plus the middleware that counts requests.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use tower::{Layer, Service};
 
 use super::AppState;
 use crate::metrics;
@@ -17,11 +21,68 @@ use crate::store::Store;
 /// Counts every answered request by its matched route (`/articles/{slug}`,
 /// never the raw URL, so that probes of random paths cannot create series)
 /// and status; requests no route matched count as `unmatched`.
-pub async fn track_request(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    metrics::request(route.as_deref().unwrap_or("unmatched"), response.status().as_u16());
-    response
+///
+/// A plain [`Layer`] rather than `middleware::from_fn`, which boxes the
+/// future and the rest of the stack on every request: it wraps each route,
+/// so it runs on every request of the site, the cached 304s included.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrackRequests;
+
+impl<S> Layer<S> for TrackRequests {
+    type Service = Tracked<S>;
+
+    fn layer(&self, inner: S) -> Tracked<S> {
+        Tracked { inner }
+    }
+}
+
+/// A route's service, counting its answers ([`TrackRequests`]).
+#[derive(Clone, Debug)]
+pub struct Tracked<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Tracked<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+        let route = metrics::route(route);
+        TrackedFuture { inner: self.inner.call(request), route: Some(route) }
+    }
+}
+
+/// The response of a [`Tracked`] route, counted when it is ready.
+#[derive(Debug)]
+pub struct TrackedFuture<F> {
+    inner: F,
+    /// Taken when counted.
+    route: Option<metrics::RouteRequests>,
+}
+
+impl<F, E> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let answered = ready!(Pin::new(&mut self.inner).poll(cx));
+        if let (Ok(response), Some(route)) = (&answered, self.route.take()) {
+            route.count(response.status().as_u16());
+        }
+        Poll::Ready(answered)
+    }
 }
 
 /// Readiness: 200 when the database answers and its schema is exactly the

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -52,15 +52,6 @@ pub struct AppState {
     pub schedule: Arc<Notify>,
     /// The media files served lately.
     pub media: Arc<media::MediaCache>,
-}
-
-/// Handlers that serve the cached site take only the cache: extracting
-/// `State<AppState>` clones every field (the client's key id is a `String`)
-/// on every request.
-impl FromRef<AppState> for Arc<SiteCache> {
-    fn from_ref(state: &AppState) -> Self {
-        state.cache.clone()
-    }
 }
 
 impl AppState {
@@ -104,10 +95,9 @@ pub fn router(state: AppState) -> Router {
         // serves prebuilt bytes from memory, the snapshot's, or those `lazy`
         // keeps, whose one build per publish is the only step that waits on
         // the store and has the same timeout there (a failed build is still
-        // logged, by `AppError`). The two layers cost a cached 304 about 9%
-        // more CPU (8.4 instead of 7.6 µs per request, bench/serve.sh's
-        // us/req on an archive page), which is the margin that keeps these
-        // routes at nginx's speed.
+        // logged, by `AppError`). The two layers would cost a cached 304
+        // about 9% more CPU (bench/serve.sh's us/req on an archive page),
+        // the margin that keeps these routes ahead of nginx.
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .with_state(state)

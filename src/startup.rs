@@ -54,6 +54,8 @@ impl Application {
         )
         .context("building the HTTP client (reading the actor key)")?;
         let deliveries = Arc::new(Notify::new());
+        // Scheduled articles whose time came while herald was down go out
+        // now, before the first render: a publish releases them itself.
         if settings.content.publish_on_start {
             let outcome = publish::publish_dir(
                 &store,
@@ -68,14 +70,14 @@ impl Application {
             for line in outcome.to_string().lines() {
                 tracing::info!("{line}");
             }
-        }
-        // Scheduled articles whose time came while herald was down go out now.
-        let released = store
-            .release_due(&outbox::activities(&settings.channel, &settings.account), chrono::Utc::now())
-            .await
-            .context("publishing the scheduled articles that are due")?;
-        if !released.is_empty() {
-            tracing::info!(released = %released.join(", "), "scheduled articles published at start");
+        } else {
+            let released = store
+                .release_due(&outbox::activities(&settings.channel, &settings.account), chrono::Utc::now())
+                .await
+                .context("publishing the scheduled articles that are due")?;
+            if !released.is_empty() {
+                tracing::info!(released = %released.join(", "), "scheduled articles published at start");
+            }
         }
         crate::federation::profile::announce_changes(&store, &settings, None, chrono::Utc::now())
             .await

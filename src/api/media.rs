@@ -31,9 +31,9 @@ pub struct UploadQuery {
     path: Option<String>,
 }
 
-/// Largest request body the route reads: one byte more than herald stores,
-/// so that a file just too large gets herald's own message.
-pub const BODY_LIMIT: usize = media::MAX_BYTES as usize + 1;
+/// Largest request body the route reads: what herald stores; a larger one
+/// is refused while it is read, with herald's own message.
+pub const BODY_LIMIT: usize = media::MAX_BYTES as usize;
 
 /// `POST /api/media?path=…`: stores the body as a media file (201, or 200
 /// when the same bytes were already there).
@@ -50,9 +50,6 @@ pub async fn upload(
         StatusCode::PAYLOAD_TOO_LARGE => Problem::too_large(too_large()),
         _ => Problem::bad_request(rejection.body_text()),
     })?;
-    if u64::try_from(body.len()).map_or(true, |size| size > media::MAX_BYTES) {
-        return Err(Problem::too_large(too_large()));
-    }
     if body.is_empty() {
         return Err(invalid("file", "the body is empty: send the file's bytes as the request body".to_owned()));
     }

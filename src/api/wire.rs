@@ -5,7 +5,6 @@
 //! built from the slug) are left out, so a PATCH of the slug moves the URL
 //! with it.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::article::{Article, Tag};
@@ -72,10 +71,8 @@ pub struct ImageDocument<'a> {
     pub height: Option<u32>,
 }
 
-/// RFC 3339 in UTC with a `Z`, as the README's examples write it.
-pub fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
+/// RFC 3339 in UTC with a `Z`, as front matter writes it.
+pub use crate::content::writer::date as time;
 
 impl<'a> ArticleDocument<'a> {
     /// The document of `article`, with `markdown` as its body.

@@ -89,8 +89,9 @@ impl FrontMatter {
     }
 }
 
-/// RFC 3339 in UTC with `Z`, with fractions of a second only when there are any.
-fn date(at: DateTime<Utc>) -> String {
+/// RFC 3339 in UTC with `Z`, with fractions of a second only when there are
+/// any: how front matter (and the API, which uses its fields) writes times.
+pub fn date(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 

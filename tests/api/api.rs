@@ -4,13 +4,13 @@
 //! follower's inbox receiving the activities.
 //! See: issue #10.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{header, loopback_follower, python_check, repo, spawn_app, TestApp};
+use crate::instances::sink;
 
 const FILE_ARTICLE: &str = "urn:uuid:86f0943d-b849-48d0-b821-2b97a4c99fe8";
 
@@ -393,35 +393,11 @@ async fn the_listing_filters_by_state_and_tag_and_pages_with_a_cursor() {
     is_problem(&call(&app, &token, Method::GET, "/api/articles?cursor=nope", None).await, 400);
 }
 
-/// An inbox on loopback that keeps the `type` of every activity it gets.
-async fn inbox_sink() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let seen = received.clone();
-    let router = axum::Router::new().route(
-        "/inbox/{n}",
-        axum::routing::post(move |body: String| {
-            let seen = seen.clone();
-            async move {
-                let activity: Value = serde_json::from_str(&body).unwrap_or_default();
-                let object = activity["object"]["id"].as_str().or(activity["object"].as_str()).unwrap_or_default();
-                seen.lock()
-                    .unwrap()
-                    .push((activity["type"].as_str().unwrap_or_default().to_owned(), object.to_owned()));
-                axum::http::StatusCode::ACCEPTED
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (base, received)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_gets_create_update_and_delete_for_api_changes() {
     // Arrange: a follower whose inbox is on loopback.
     let app = spawn_app().await;
-    let (base, received) = inbox_sink().await;
+    let (base, received) = sink().await;
     app.store.import_followers(&[loopback_follower(&base, 1)], chrono::Utc::now()).await.unwrap();
     let token = token(&app, "cms", false).await;
 
@@ -435,7 +411,7 @@ async fn a_follower_gets_create_update_and_delete_for_api_changes() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let types: Vec<String> =
-            received.lock().unwrap().iter().filter(|(_, object)| object == note).map(|(t, _)| t.clone()).collect();
+            received.lock().unwrap().iter().filter(|a| a.object == note).map(|a| a.kind.clone()).collect();
         if types.len() >= 3 {
             let mut sorted = types.clone();
             sorted.sort();

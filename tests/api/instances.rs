@@ -42,18 +42,32 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A sink of `INBOXES` inboxes counting the Creates each receives.
-pub async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
-    let received: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
-    let counts = received.clone();
+/// An activity a [`sink`] inbox received: which inbox, its `type`, and
+/// its object's id.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub inbox: usize,
+    pub kind: String,
+    pub object: String,
+}
+
+/// What a [`sink`]'s inboxes received, in order.
+pub type Inboxes = Arc<Mutex<Vec<Received>>>;
+
+/// Inboxes on loopback (`{base}/inbox/{n}`) that keep every activity they
+/// receive.
+pub async fn sink() -> (String, Inboxes) {
+    let received: Inboxes = Arc::default();
+    let seen = received.clone();
     let router = Router::new().route(
         "/inbox/{n}",
-        post(move |UrlPath(n): UrlPath<usize>, body: String| {
-            let counts = counts.clone();
+        post(move |UrlPath(inbox): UrlPath<usize>, body: String| {
+            let seen = seen.clone();
             async move {
-                if body.contains("\"type\":\"Create\"") {
-                    *counts.lock().unwrap().entry(n).or_default() += 1;
-                }
+                let activity: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let object = activity["object"]["id"].as_str().or(activity["object"].as_str()).unwrap_or_default();
+                let kind = activity["type"].as_str().unwrap_or_default().to_owned();
+                seen.lock().unwrap().push(Received { inbox, kind, object: object.to_owned() });
                 axum::http::StatusCode::ACCEPTED
             }
         }),
@@ -62,6 +76,15 @@ pub async fn sink() -> (String, Arc<Mutex<HashMap<usize, usize>>>) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
     (base, received)
+}
+
+/// How many Creates each inbox of a [`sink`] received.
+pub fn creates_per_inbox(received: &Inboxes) -> HashMap<usize, usize> {
+    let mut counts = HashMap::new();
+    for activity in received.lock().unwrap().iter().filter(|a| a.kind == "Create") {
+        *counts.entry(activity.inbox).or_default() += 1;
+    }
+    counts
 }
 
 /// Two `herald serve` processes on one database, with one content
@@ -145,7 +168,7 @@ async fn two_instances_on_postgres_deliver_every_job_exactly_once_and_serve_each
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     {
-        let counts = received.lock().unwrap();
+        let counts = creates_per_inbox(&received);
         assert_eq!(counts.len(), INBOXES, "inboxes reached");
         let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
         assert!(twice.is_empty(), "inboxes that did not receive the Create exactly once: {twice:?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use herald::store::RemoteActorRow;
 
 use crate::common::{copy_content, herald_in, loopback_follower, spawn_app, ServeProcess};
-use crate::instances::{await_body, free_port, sink, Pair};
+use crate::instances::{await_body, creates_per_inbox, free_port, sink, Pair};
 
 /// An article file dated `at`.
 fn scheduled_article(slug: &str, at: chrono::DateTime<chrono::Utc>) -> String {
@@ -121,7 +121,7 @@ async fn with_two_instances_a_scheduled_article_goes_out_once_at_its_time() {
         assert!(tokio::time::Instant::now() < deadline, "still {} pending", status.pending);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let counts = received.lock().unwrap().clone();
+    let counts = creates_per_inbox(&received);
     assert_eq!(counts.len(), 50, "every inbox reached");
     assert!(counts.values().all(|n| *n == 1), "a Create sent more than once: {counts:?}");
     eprintln!("scheduled article served by both instances {} ms after its time", late.num_milliseconds());
